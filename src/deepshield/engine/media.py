@@ -1,0 +1,50 @@
+"""Decoding of media files. Images: Pillow restricted to JPEG, PNG and WebP, with a lowered
+pixel limit whose bomb warning is an error. (Video decoding arrives with the scan engine.)"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from deepshield.engine import errors
+
+IMAGE_FORMATS = ("JPEG", "PNG", "WEBP")
+MAX_IMAGE_PIXELS = 50_000_000  # ~ 8660 x 5770; Pillow's default is 89 M and only warns
+
+
+def load_image(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+    """RGB uint8 array (H, W, 3) of an image file, EXIF orientation applied.
+
+    Raises :class:`MediaError` with a stable code for anything that is not a readable JPEG,
+    PNG or WebP within the pixel limit."""
+    path = Path(path)
+    if not path.is_file():
+        raise errors.MediaError(errors.FILE_NOT_FOUND, f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise errors.MediaError(errors.EMPTY_FILE, f"{path}: the file is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path, formats=IMAGE_FORMATS) as image:
+                width, height = image.size
+                if width * height > max_pixels:
+                    raise errors.MediaError(
+                        errors.IMAGE_TOO_LARGE,
+                        f"{path}: {width}x{height} pixels is over the limit of {max_pixels}",
+                    )
+                image.load()
+                rgb = ImageOps.exif_transpose(image).convert("RGB")
+                return np.asarray(rgb)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise errors.MediaError(errors.IMAGE_TOO_LARGE, f"{path}: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise errors.MediaError(
+            errors.UNSUPPORTED_MEDIA_TYPE, f"{path}: not a JPEG, PNG or WebP image"
+        ) from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        if isinstance(exc, errors.MediaError):
+            raise
+        raise errors.MediaError(errors.CORRUPT_IMAGE, f"{path}: unreadable image ({exc})") from exc
