@@ -1,0 +1,193 @@
+"""Training data: a seeded split by file, face crops made by the serving face stage and cached,
+and the augmentation shared by a real face and its self-blended fake."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from deepshield.engine.classifier import IMAGENET_MEAN, IMAGENET_STD, normalise
+from deepshield.engine.faces import FaceDetector, crop_face, select_faces
+from deepshield.engine.media import load_image
+from deepshield.training.sbi import self_blend
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
+SPLIT_FRACTIONS = (0.70, 0.15, 0.15)  # train, val, test
+MEAN = np.array(IMAGENET_MEAN, np.float32)  # as the ImageNet backbone was trained
+STD = np.array(IMAGENET_STD, np.float32)
+
+
+def list_images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class Split:
+    train: list[Path]
+    val: list[Path]
+    test: list[Path]
+
+    def part(self, name: str) -> list[Path]:
+        return {"train": self.train, "val": self.val, "test": self.test}[name]
+
+
+def split_files(paths: Sequence[Path], seed: int) -> Split:
+    """Deterministic split by file: sort by name, permute with ``seed``, cut 70/15/15."""
+    ordered = sorted(paths, key=lambda p: p.name)
+    order = np.random.default_rng(seed).permutation(len(ordered))
+    shuffled = [ordered[i] for i in order]
+    n_train = round(len(shuffled) * SPLIT_FRACTIONS[0])
+    n_val = round(len(shuffled) * SPLIT_FRACTIONS[1])
+    return Split(
+        train=sorted(shuffled[:n_train]),
+        val=sorted(shuffled[n_train : n_train + n_val]),
+        test=sorted(shuffled[n_train + n_val :]),
+    )
+
+
+@dataclass
+class FaceSet:
+    """Face crops of a list of images; ``missing`` lists images where no face was found."""
+
+    paths: list[Path]
+    crops: np.ndarray  # (N, S, S, 3) uint8
+    landmarks: np.ndarray  # (N, 5, 2) float32, crop pixels
+    missing: list[Path] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+def extract_faces(paths: Sequence[Path], detector: FaceDetector, size: int) -> FaceSet:
+    """The largest face of each image, cropped exactly as at serving time."""
+    kept: list[Path] = []
+    crops, marks, missing = [], [], []
+    for path in paths:
+        faces = select_faces(detector.detect(load_image(path)), min_relative_area=0.0, min_size=20)
+        if not faces:
+            missing.append(path)
+            continue
+        largest = max(faces, key=lambda face: face.area)
+        crop = crop_face(load_image(path), largest, size=size)
+        kept.append(path)
+        crops.append(crop.pixels)
+        marks.append(crop.landmarks)
+    return FaceSet(
+        paths=kept,
+        crops=np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8),
+        landmarks=np.stack(marks) if marks else np.zeros((0, 5, 2), np.float32),
+        missing=missing,
+    )
+
+
+def cached_faces(
+    paths: Sequence[Path], detector: FaceDetector, size: int, cache_dir: Path
+) -> FaceSet:
+    """:func:`extract_faces`, cached on disk by file list, sizes, mtimes and detector."""
+    key_source = json.dumps(
+        [detector.name, size] + [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in paths]
+    )
+    key = hashlib.sha256(key_source.encode()).hexdigest()[:16]
+    cache_file = cache_dir / f"faces-{key}.npz"
+    if cache_file.is_file():
+        stored = np.load(cache_file)
+        return FaceSet(
+            paths=[Path(p) for p in stored["paths"]],
+            crops=stored["crops"],
+            landmarks=stored["landmarks"],
+            missing=[Path(p) for p in stored["missing"]],
+        )
+    faces = extract_faces(paths, detector, size)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = cache_file.with_suffix(".tmp.npz")
+    np.savez(
+        tmp,
+        paths=np.array([str(p) for p in faces.paths]),
+        crops=faces.crops,
+        landmarks=faces.landmarks,
+        missing=np.array([str(p) for p in faces.missing]),
+    )
+    tmp.replace(cache_file)
+    return faces
+
+
+def augment_together(images: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+    """The same flip, colour jitter and JPEG re-encode applied to every image given, so a real
+    face and its self-blended fake differ only by the blend."""
+    flip = rng.random() < 0.5
+    contrast, brightness = rng.uniform(0.9, 1.1), rng.uniform(-12, 12)
+    quality = int(rng.integers(60, 100)) if rng.random() < 0.7 else None
+    out = []
+    for image in images:
+        result = image[:, ::-1] if flip else image
+        result = np.clip((result.astype(np.float32) - 128) * contrast + 128 + brightness, 0, 255)
+        result = result.astype(np.uint8)
+        if quality is not None:
+            ok, encoded = cv2.imencode(
+                ".jpg", result[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality]
+            )
+            decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR) if ok else None
+            if decoded is not None:
+                result = decoded[..., ::-1]
+        out.append(np.ascontiguousarray(result))
+    return out
+
+
+def to_tensor_layout(batch: np.ndarray) -> np.ndarray:
+    """(N, H, W, 3) uint8 RGB -> (N, 3, H, W) float32, exactly as the serving classifier."""
+    return normalise(batch)
+
+
+LABEL_REAL, LABEL_FAKE = 0, 1
+
+
+@dataclass(frozen=True)
+class Entry:
+    kind: str  # "pair": a real face and its self-blended fake; "fake": a given fake face
+    index: int
+
+
+def training_entries(n_real: int, n_fake: int, fake_repeat: int) -> list[Entry]:
+    return [Entry("pair", i) for i in range(n_real)] + [
+        Entry("fake", i) for i in range(n_fake) for _ in range(fake_repeat)
+    ]
+
+
+def make_samples(
+    entry: Entry, reals: FaceSet, fakes: FaceSet, rng: np.random.Generator, augment: bool
+) -> list[tuple[np.ndarray, int]]:
+    if entry.kind == "fake":
+        image = fakes.crops[entry.index]
+        return [((augment_together([image], rng)[0] if augment else image), LABEL_FAKE)]
+    real = reals.crops[entry.index]
+    fake = self_blend(real, reals.landmarks[entry.index], rng).fake
+    if augment:
+        real, fake = augment_together([real, fake], rng)
+    return [(real, LABEL_REAL), (fake, LABEL_FAKE)]
+
+
+def iterate_batches(
+    entries: list[Entry],
+    reals: FaceSet,
+    fakes: FaceSet,
+    rng: np.random.Generator,
+    batch_entries: int,
+    augment: bool,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Shuffled batches of (normalised images, labels)."""
+    order = rng.permutation(len(entries))
+    for start in range(0, len(order), batch_entries):
+        samples = [
+            sample
+            for i in order[start : start + batch_entries]
+            for sample in make_samples(entries[i], reals, fakes, rng, augment)
+        ]
+        images = np.stack([image for image, _ in samples])
+        labels = np.array([label for _, label in samples], np.int64)
+        yield to_tensor_layout(images), labels

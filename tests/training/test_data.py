@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from deepshield.training.data import augment_together, split_files
+
+
+def names(n: int) -> list[Path]:
+    return [Path(f"/x/img_{i:04d}.jpg") for i in range(n)]
+
+
+def test_split_is_disjoint_complete_and_seeded() -> None:
+    paths = names(600)
+    split = split_files(paths, seed=1234)
+    assert (len(split.train), len(split.val), len(split.test)) == (420, 90, 90)
+    parts = [set(split.train), set(split.val), set(split.test)]
+    assert set().union(*parts) == set(paths)
+    assert sum(len(p) for p in parts) == 600
+    assert split == split_files(list(reversed(paths)), seed=1234)  # input order does not matter
+    assert split.test != split_files(paths, seed=1).test
+
+
+def test_pair_augmentation_is_shared() -> None:
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    for seed in range(10):
+        a, b = augment_together([image, image.copy()], np.random.default_rng(seed))
+        assert np.array_equal(a, b)  # identical inputs stay identical: same flip, colour, JPEG
+    changed = augment_together([image], np.random.default_rng(1))[0]
+    assert changed.shape == image.shape and not np.array_equal(changed, image)

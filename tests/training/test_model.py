@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from skimage import data as skdata
+
+from deepshield.engine.classifier import normalise
+from deepshield.training.model import EfficientNetLite0, imagenet_weights_path, load_imagenet_backbone
+
+
+def imagenet_top1(model: EfficientNetLite0, image: np.ndarray) -> int:
+    resized = np.asarray(Image.fromarray(image).resize((224, 224), Image.Resampling.BILINEAR))
+    with torch.no_grad():
+        return int(model(torch.from_numpy(normalise(resized[None]))).argmax())
+
+
+def test_imagenet_weights_load_strictly_and_classify() -> None:
+    """Every tensor of the packaged checkpoint matches our module (strict=True), and the result
+    recognises ImageNet classes, so layout, padding and normalisation are right."""
+    model = EfficientNetLite0(num_classes=1000)
+    state = torch.load(imagenet_weights_path(), map_location="cpu", weights_only=True)
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    assert imagenet_top1(model, skdata.chelsea()) in range(281, 286)  # the cat classes
+    assert imagenet_top1(model, skdata.coffee()) == 967  # espresso
+
+
+def test_backbone_loads_into_two_class_model() -> None:
+    model = EfficientNetLite0(num_classes=2)
+    head_before = model._fc.weight.detach().clone()
+    load_imagenet_backbone(model)
+    state = torch.load(imagenet_weights_path(), map_location="cpu", weights_only=True)
+    assert torch.equal(model._conv_stem.weight, state["_conv_stem.weight"])
+    assert torch.equal(model._blocks[15]._project_conv.weight, state["_blocks.15._project_conv.weight"])
+    assert torch.equal(model._fc.weight, head_before)  # our own 2-way head is kept
+
+
+@pytest.mark.parametrize("size", [224, 256])
+def test_features_and_head_shapes(size: int) -> None:
+    model = EfficientNetLite0(num_classes=2).eval()
+    logits, features = model.forward_with_features(torch.zeros(2, 3, size, size))
+    assert logits.shape == (2, 2)
+    assert features.shape == (2, 1280, size // 32, size // 32)
+    assert torch.allclose(model.forward_head(features), logits)
