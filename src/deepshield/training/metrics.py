@@ -1,0 +1,79 @@
+"""Detector metrics (scikit-learn where it has them): ROC AUC, AP, EER, TPR at fixed FPR,
+accuracy at a threshold, expected calibration error. Labels: 1 = fake, scores = p_fake."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
+
+ECE_BINS = 15
+
+
+@dataclass(frozen=True)
+class Metrics:
+    auc: float
+    ap: float
+    eer: float
+    tpr_at_fpr_1: float
+    tpr_at_fpr_5: float
+    accuracy: float
+    ece: float
+    threshold: float
+    n_real: int
+    n_fake: int
+
+    def as_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+def tpr_at_fpr(labels: np.ndarray, scores: np.ndarray, max_fpr: float) -> float:
+    """Highest TPR whose FPR does not exceed ``max_fpr`` (step ROC, no interpolation)."""
+    fpr, tpr, _ = roc_curve(labels, scores)
+    return float(tpr[fpr <= max_fpr].max())
+
+
+def equal_error_rate(labels: np.ndarray, scores: np.ndarray) -> float:
+    fpr, tpr, _ = roc_curve(labels, scores)
+    fnr = 1 - tpr
+    i = int(np.nanargmin(np.abs(fnr - fpr)))
+    return float((fpr[i] + fnr[i]) / 2)
+
+
+def expected_calibration_error(
+    labels: np.ndarray, probs: np.ndarray, bins: int = ECE_BINS
+) -> float:
+    """Weighted mean |accuracy - confidence| over equal-width bins of the predicted class's
+    probability, as in Guo et al. 2017."""
+    predictions = (probs >= 0.5).astype(int)
+    confidence = np.where(predictions == 1, probs, 1 - probs)
+    correct = (predictions == labels).astype(float)
+    edges = np.linspace(0.5, 1.0, bins + 1)
+    ece = 0.0
+    for low, high in zip(edges[:-1], edges[1:], strict=True):
+        in_bin = (confidence > low) & (confidence <= high) if low > 0.5 else (confidence <= high)
+        if in_bin.any():
+            ece += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
+    return float(ece)
+
+
+def compute_metrics(labels: np.ndarray, probs: np.ndarray, threshold: float) -> Metrics:
+    labels = np.asarray(labels, dtype=int)
+    probs = np.asarray(probs, dtype=float)
+    n_fake = int(labels.sum())
+    n_real = int(len(labels) - n_fake)
+    if n_fake == 0 or n_real == 0:
+        raise ValueError("metrics need at least one real and one fake sample")
+    return Metrics(
+        auc=float(roc_auc_score(labels, probs)),
+        ap=float(average_precision_score(labels, probs)),
+        eer=equal_error_rate(labels, probs),
+        tpr_at_fpr_1=tpr_at_fpr(labels, probs, 0.01),
+        tpr_at_fpr_5=tpr_at_fpr(labels, probs, 0.05),
+        accuracy=float(((probs >= threshold).astype(int) == labels).mean()),
+        ece=expected_calibration_error(labels, probs),
+        threshold=float(threshold),
+        n_real=n_real,
+        n_fake=n_fake,
+    )
