@@ -50,9 +50,19 @@ def test_applies_exif_orientation(tmp_path: Path, astronaut: np.ndarray) -> None
             errors.CORRUPT_IMAGE,
         ),
     ],
-    ids=["zero-byte", "missing", "text-renamed-jpg", "gif", "png-bomb", "truncated-jpeg", "truncated-png"],
+    ids=[
+        "zero-byte",
+        "missing",
+        "text-renamed-jpg",
+        "gif",
+        "png-bomb",
+        "truncated-jpeg",
+        "truncated-png",
+    ],
 )
-def test_bad_images_raise_stable_codes(tmp_path: Path, astronaut: np.ndarray, make, code: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_images_raise_stable_codes(
+    tmp_path: Path, astronaut: np.ndarray, make, code: str
+) -> None:  # type: ignore[no-untyped-def]
     path = make(tmp_path, astronaut)
     with pytest.raises(errors.MediaError) as caught:
         load_image(path)

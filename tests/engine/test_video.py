@@ -75,11 +75,15 @@ def test_resolution_limit(clip: Path) -> None:
         (lambda d, clip: truncate(clip, d / "cut.mp4", keep=0.3), errors.CORRUPT_VIDEO),
         (lambda d, clip: write_audio_only_mp4(d / "audio.mp4"), errors.NO_VIDEO_STREAM),
         (
-            lambda d, clip: write_bytes(d / "list.mp4", "#EXTM3U\n#EXTINF:10,\nfile:///etc/passwd\n"),
+            lambda d, clip: write_bytes(
+                d / "list.mp4", "#EXTM3U\n#EXTINF:10,\nfile:///etc/passwd\n"
+            ),
             errors.UNSUPPORTED_MEDIA_TYPE,
         ),
         (
-            lambda d, clip: write_bytes(d / "concat.mp4", "ffconcat version 1.0\nfile '/etc/passwd'\n"),
+            lambda d, clip: write_bytes(
+                d / "concat.mp4", "ffconcat version 1.0\nfile '/etc/passwd'\n"
+            ),
             errors.UNSUPPORTED_MEDIA_TYPE,
         ),
     ],

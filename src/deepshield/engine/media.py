@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from deepshield.engine import errors
+from deepshield.engine.video import demuxer_for
 
 IMAGE_FORMATS = ("JPEG", "PNG", "WEBP")
 MAX_IMAGE_PIXELS = 50_000_000  # ~ 8660 x 5770; Pillow's default is 89 M and only warns
@@ -48,3 +49,24 @@ def load_image(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
         if isinstance(exc, errors.MediaError):
             raise
         raise errors.MediaError(errors.CORRUPT_IMAGE, f"{path}: unreadable image ({exc})") from exc
+
+
+def sniff_kind(path: Path) -> str:
+    """``"image"`` or ``"video"`` from the file's magic bytes; the name is never trusted."""
+    path = Path(path)
+    if not path.is_file():
+        raise errors.MediaError(errors.FILE_NOT_FOUND, f"{path}: no such file")
+    with path.open("rb") as handle:
+        head = handle.read(16)
+    if not head:
+        raise errors.MediaError(errors.EMPTY_FILE, f"{path.name}: the file is empty")
+    if head.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")) or (
+        head[:4] == b"RIFF" and head[8:12] == b"WEBP"
+    ):
+        return "image"
+    if demuxer_for(head) is not None:
+        return "video"
+    raise errors.MediaError(
+        errors.UNSUPPORTED_MEDIA_TYPE,
+        f"{path.name}: not a supported image (JPEG, PNG, WebP) or video (MP4, MOV, WebM, MKV)",
+    )

@@ -45,17 +45,23 @@ class Frame:
     image: np.ndarray  # RGB uint8
 
 
-def sniff_container(path: Path) -> str:
-    """The FFmpeg demuxer for a file's magic bytes: ``mov`` (MP4/MOV) or ``matroska``."""
-    with path.open("rb") as handle:
-        head = handle.read(16)
+def demuxer_for(head: bytes) -> str | None:
+    """The FFmpeg demuxer for a file's first bytes: ``mov`` (MP4/MOV), ``matroska`` or None."""
     if len(head) >= 8 and head[4:8] in {b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip"}:
         return "mov"
     if head.startswith(b"\x1a\x45\xdf\xa3"):
         return "matroska"
-    raise errors.MediaError(
-        errors.UNSUPPORTED_MEDIA_TYPE, f"{path.name}: not an MP4, MOV, WebM or MKV video"
-    )
+    return None
+
+
+def sniff_container(path: Path) -> str:
+    with path.open("rb") as handle:
+        demuxer = demuxer_for(handle.read(16))
+    if demuxer is None:
+        raise errors.MediaError(
+            errors.UNSUPPORTED_MEDIA_TYPE, f"{path.name}: not an MP4, MOV, WebM or MKV video"
+        )
+    return demuxer
 
 
 def _open(path: Path) -> av.container.InputContainer:
@@ -136,23 +142,35 @@ def uniform_targets(duration_s: float, count: int) -> list[float]:
     return [(i + 0.5) * duration_s / count for i in range(count)]
 
 
+def sample_targets(duration_s: float, count: int, fps: float | None = None) -> list[float]:
+    """Uniform ``count`` targets, or one every ``1/fps`` seconds capped at ``count`` (beyond the
+    cap the targets spread uniformly, so a long video is still covered end to end)."""
+    if fps is None:
+        return uniform_targets(duration_s, count)
+    step = 1.0 / fps
+    n = max(1, int(duration_s * fps))
+    if n > count:
+        return uniform_targets(duration_s, count)
+    return [min((i + 0.5) * step, duration_s) for i in range(n)]
+
+
 def sample_video_frames(
     path: Path,
     count: int,
     *,
+    fps: float | None = None,
     max_duration_s: float | None = None,
     max_pixels: int = MAX_VIDEO_PIXELS,
 ) -> Iterator[Frame]:
-    """Yield up to ``count`` frames spread uniformly over the video, in time order."""
+    """Yield up to ``count`` frames (uniformly, or at ``fps``) in time order, one at a time."""
     path = Path(path)
     with _open(path) as container:
         stream = _video_stream(container, path)
         info = _info(container, stream, path)
         _check_limits(info, path, max_duration_s, max_pixels)
         stream.thread_type = "AUTO"
-        yield from _frames_at(
-            container, stream, info, uniform_targets(info.duration_s, count), path
-        )
+        targets = sample_targets(info.duration_s, count, fps)
+        yield from _frames_at(container, stream, info, targets, path)
 
 
 def _frames_at(
