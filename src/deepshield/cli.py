@@ -1,0 +1,220 @@
+"""The ``deepshield`` command line (Typer). Heavy imports happen inside each command so that
+``deepshield --help`` and the serving commands stay fast and never import torch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="DeepShield deepfake screening.")
+
+DEFAULT_DATA = Path("../shared/data/faces")
+
+
+@app.callback()
+def _root() -> None:
+    """DeepShield: screen faces in images and videos for signs of manipulation."""
+
+
+@app.command()
+def scan(
+    paths: Annotated[list[Path], typer.Argument(help="image/video files or folders (recursive)")],
+    json_output: Annotated[
+        bool, typer.Option("--json", help="print a JSON array of results")
+    ] = False,
+    out: Annotated[Path | None, typer.Option(help="save heatmap and crop PNGs here")] = None,
+    top_k: Annotated[int | None, typer.Option(min=0, help="heatmaps per file")] = None,
+    sample: Annotated[int | None, typer.Option(min=1, help="frames sampled per video")] = None,
+) -> None:
+    """Screen images and videos for manipulated faces."""
+    from deepshield.config import get_settings
+    from deepshield.engine.analyze import Analyzer
+    from deepshield.scan_cli import UsageError, expand_inputs, run_scan
+
+    try:
+        inputs = expand_inputs(paths)
+    except UsageError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    analyzer = Analyzer(get_settings())
+    code = run_scan(inputs, analyzer, json_output=json_output, out=out, top_k=top_k, sample=sample)
+    raise typer.Exit(code)
+
+
+@app.command()
+def train(
+    data: Annotated[
+        Path, typer.Option(help="folder holding real-ffhq/ and fake-stylegan2/")
+    ] = DEFAULT_DATA,
+    real_dir: Annotated[
+        Path | None, typer.Option(help="real faces (default DATA/real-ffhq)")
+    ] = None,
+    fake_dir: Annotated[
+        Path | None, typer.Option(help="fake faces (default DATA/fake-stylegan2)")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="run folder: checkpoints, history, calibration")] = Path(
+        "runs/lite0"
+    ),
+    epochs: Annotated[int, typer.Option(min=1)] = 16,
+    seed: Annotated[int, typer.Option()] = 1234,
+    threads: Annotated[int, typer.Option(min=0, help="torch threads, 0 = all cores")] = 0,
+    ship: Annotated[
+        bool, typer.Option(help="export the result into the package's weights/")
+    ] = False,
+    stop_after: Annotated[
+        int | None, typer.Option(min=1, help="stop after N epochs; run again to resume")
+    ] = None,
+) -> None:
+    """Train the detector (resumes from OUT/last.pt), calibrate it, and export it to ONNX."""
+    from deepshield.training.train import TrainConfig
+    from deepshield.training.train import train as run_training
+
+    config = TrainConfig(
+        real_dir=real_dir or data / "real-ffhq",
+        fake_dir=fake_dir or data / "fake-stylegan2",
+        out_dir=out,
+        epochs=epochs,
+        seed=seed,
+        threads=threads,
+    )
+    for folder in (config.real_dir, config.fake_dir):
+        if not folder.is_dir():
+            typer.echo(f"error: folder not found: {folder}", err=True)
+            raise typer.Exit(2)
+    best = run_training(config, stop_after=stop_after)
+    if best is None:
+        return
+    from deepshield.training.export import export_run
+
+    export_run(config, best, ship=ship)
+
+
+@app.command()
+def export(
+    run: Annotated[Path, typer.Option(help="the training run folder")] = Path("runs/lite0"),
+    ship: Annotated[bool, typer.Option(help="copy into the package's weights/")] = False,
+) -> None:
+    """Re-export RUN/best.pt to ONNX with its model card and test-split metrics."""
+    import json
+
+    from deepshield.training.export import export_run
+    from deepshield.training.train import TrainConfig
+
+    best = run / "best.pt"
+    if not best.is_file():
+        typer.echo(f"error: no checkpoint at {best}; train first", err=True)
+        raise typer.Exit(2)
+    import torch
+
+    stored = torch.load(best, map_location="cpu", weights_only=False)["config"]
+    config = TrainConfig.from_json(stored)
+    export_run(config, best, ship=ship)
+    typer.echo(json.dumps({"exported": str(run / "export")}))
+
+
+@app.command()
+def evaluate(
+    real: Annotated[Path | None, typer.Option(help="folder of real face images/videos")] = None,
+    fake: Annotated[Path | None, typer.Option(help="folder of fake face images/videos")] = None,
+    labels: Annotated[
+        Path | None, typer.Option(help="CSV of path,real|fake[,source] instead")
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    plots: Annotated[
+        Path | None, typer.Option(help="write roc.png and reliability.png here")
+    ] = None,
+    threshold: Annotated[float | None, typer.Option(min=0.0, max=1.0)] = None,
+    model: Annotated[
+        Path | None, typer.Option(help="ONNX model (default: the shipped one)")
+    ] = None,
+    video_frames: Annotated[int, typer.Option(min=1, help="frames sampled per video")] = 16,
+) -> None:
+    """Measure the detector on labelled media: AUC, AP, EER, TPR@FPR, accuracy, ECE."""
+    import json
+
+    from deepshield.config import get_settings
+    from deepshield.engine.classifier import FaceClassifier
+    from deepshield.engine.faces import create_detector
+    from deepshield.training.evaluate import (
+        EvaluationInputError,
+        files_from_csv,
+        files_in,
+        save_plots,
+    )
+    from deepshield.training.evaluate import (
+        evaluate as run_evaluation,
+    )
+
+    settings = get_settings()
+    try:
+        if labels is not None:
+            if real or fake:
+                raise EvaluationInputError("give either --labels or --real and --fake, not both")
+            items = files_from_csv(labels)
+        elif real is not None and fake is not None:
+            items = files_in(real, 0) + files_in(fake, 1)
+        else:
+            raise EvaluationInputError("give --real DIR and --fake DIR, or --labels CSV")
+        classifier = FaceClassifier(model or settings.deepshield_model_path)
+        detector = create_detector(
+            settings.face_detector, min_confidence=settings.face_min_confidence
+        )
+        report = run_evaluation(
+            items, detector, classifier, threshold=threshold, video_frames=video_frames
+        )
+    except (EvaluationInputError, FileNotFoundError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    written = save_plots(report, plots) if plots else []
+    if json_output:
+        typer.echo(json.dumps(report.as_dict()))
+    else:
+        _print_report(report, written)
+
+
+def _print_report(report: object, plots: list[Path]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from deepshield.training.evaluate import EvaluationReport
+
+    assert isinstance(report, EvaluationReport)
+    console = Console()
+    table = Table(title="DeepShield evaluation")
+    table.add_column("set")
+    for name in ("AUC", "AP", "EER", "TPR@1%", "TPR@5%", "acc", "ECE", "real", "fake"):
+        table.add_column(name, justify="right")
+    rows = {"all": report.metrics, **report.per_source}
+    for name, m in rows.items():
+        table.add_row(
+            name,
+            f"{m.auc:.4f}",
+            f"{m.ap:.4f}",
+            f"{m.eer:.4f}",
+            f"{m.tpr_at_fpr_1:.3f}",
+            f"{m.tpr_at_fpr_5:.3f}",
+            f"{m.accuracy:.4f}",
+            f"{m.ece:.4f}",
+            str(m.n_real),
+            str(m.n_fake),
+        )
+    console.print(table)
+    console.print(f"threshold {report.metrics.threshold:.2f}")
+    if report.no_face:
+        console.print(
+            f"[yellow]{len(report.no_face)} file(s) without a detectable face, not scored:[/]"
+        )
+        for path in report.no_face:
+            console.print(f"  {path}")
+    if report.unreadable:
+        console.print(f"[yellow]{len(report.unreadable)} file(s) could not be read, not scored:[/]")
+        for name, code in report.unreadable.items():
+            console.print(f"  {name}: {code}")
+    for path in plots:
+        console.print(f"plot: {path}")
+
+
+def main() -> None:
+    app()

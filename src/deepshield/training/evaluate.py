@@ -1,0 +1,214 @@
+"""``deepshield evaluate``: score labelled folders (or a CSV) of face images and videos with the
+serving face stage and classifier, then report detection and calibration metrics.
+
+Needs the ``eval`` extra (scikit-learn, matplotlib), not torch. Files without a face and files
+that cannot be read are counted and listed, never silently dropped; they are left out of the
+metrics because the detector gives no score for them.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from deepshield.engine.classifier import FaceClassifier
+from deepshield.engine.errors import MediaError
+from deepshield.engine.faces import FaceDetector, crop_face, select_faces
+from deepshield.engine.media import load_image
+from deepshield.engine.video import VIDEO_SUFFIXES, sample_video_frames
+from deepshield.training.metrics import Metrics, compute_metrics
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
+MEDIA_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES
+LABELS = {"real": 0, "0": 0, "fake": 1, "1": 1}
+
+
+class EvaluationInputError(ValueError):
+    """The inputs do not allow an evaluation (missing or empty folder, bad CSV)."""
+
+
+@dataclass(frozen=True)
+class LabelledFile:
+    path: Path
+    label: int  # 0 real, 1 fake
+    source: str  # sub-folder under real/ or fake/, or the CSV's optional source column
+
+
+@dataclass
+class Outcome:
+    item: LabelledFile
+    p_fake: float | None = None
+    faces: int = 0
+    problem: str | None = None  # "no_face" or an error code
+
+
+@dataclass
+class EvaluationReport:
+    metrics: Metrics
+    per_source: dict[str, Metrics]
+    outcomes: list[Outcome]
+    no_face: list[Path] = field(default_factory=list)
+    unreadable: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            **self.metrics.as_dict(),
+            "per_source": {name: m.as_dict() for name, m in self.per_source.items()},
+            "files_scored": sum(o.p_fake is not None for o in self.outcomes),
+            "files_without_face": [str(p) for p in self.no_face],
+            "files_unreadable": self.unreadable,
+        }
+
+
+def files_in(folder: Path, label: int) -> list[LabelledFile]:
+    if not folder.is_dir():
+        raise EvaluationInputError(f"folder not found: {folder}")
+    found = sorted(
+        p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES
+    )
+    if not found:
+        raise EvaluationInputError(
+            f"no images or videos in {folder} (looked for {sorted(MEDIA_SUFFIXES)})"
+        )
+    kind = "real" if label == 0 else "fake"
+    return [
+        LabelledFile(
+            p, label, kind if p.parent == folder else f"{kind}/{p.parent.relative_to(folder)}"
+        )
+        for p in found
+    ]
+
+
+def files_from_csv(csv_path: Path) -> list[LabelledFile]:
+    """Rows ``path,label[,source]``; label is real/fake or 0/1; paths relative to the CSV."""
+    if not csv_path.is_file():
+        raise EvaluationInputError(f"CSV not found: {csv_path}")
+    items = []
+    with csv_path.open(newline="") as handle:
+        for number, row in enumerate(csv.reader(handle), start=1):
+            if not row or row[0].strip().lower() in {"path", ""}:
+                continue
+            if len(row) < 2 or row[1].strip().lower() not in LABELS:
+                raise EvaluationInputError(
+                    f"{csv_path}:{number}: expected 'path,real|fake[,source]'"
+                )
+            label = LABELS[row[1].strip().lower()]
+            source = row[2].strip() if len(row) > 2 and row[2].strip() else ("real", "fake")[label]
+            items.append(LabelledFile((csv_path.parent / row[0].strip()).resolve(), label, source))
+    if not items:
+        raise EvaluationInputError(f"{csv_path} lists no files")
+    return items
+
+
+def score_image(
+    image: np.ndarray, detector: FaceDetector, classifier: FaceClassifier
+) -> tuple[float | None, int]:
+    """The most suspicious face decides the image's score; None when no face is found."""
+    faces = select_faces(detector.detect(image), min_relative_area=0.1, min_size=20)
+    if not faces:
+        return None, 0
+    crops = np.stack([crop_face(image, face, size=classifier.input_size).pixels for face in faces])
+    return float(classifier.predict(crops).p_fake.max()), len(faces)
+
+
+def score_file(
+    path: Path, detector: FaceDetector, classifier: FaceClassifier, frames: int
+) -> tuple[float | None, int]:
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        return score_image(load_image(path), detector, classifier)
+    frame_scores, faces = [], 0
+    for frame in sample_video_frames(path, frames):
+        score, count = score_image(frame.image, detector, classifier)
+        faces += count
+        if score is not None:
+            frame_scores.append(score)
+    if not frame_scores:
+        return None, 0
+    return float(np.mean(frame_scores)), faces  # video level: mean of per-frame scores
+
+
+def evaluate(
+    items: list[LabelledFile],
+    detector: FaceDetector,
+    classifier: FaceClassifier,
+    *,
+    threshold: float | None = None,
+    video_frames: int = 16,
+    on_file: Callable[[Outcome], None] | None = None,
+) -> EvaluationReport:
+    outcomes: list[Outcome] = []
+    for item in items:
+        outcome = Outcome(item)
+        try:
+            outcome.p_fake, outcome.faces = score_file(
+                item.path, detector, classifier, video_frames
+            )
+            if outcome.p_fake is None:
+                outcome.problem = "no_face"
+        except MediaError as exc:
+            outcome.problem = exc.code
+        outcomes.append(outcome)
+        if on_file:
+            on_file(outcome)
+    scored = [o for o in outcomes if o.p_fake is not None]
+    labels = np.array([o.item.label for o in scored])
+    probs = np.array([o.p_fake for o in scored], dtype=float)
+    if not scored or labels.min() == labels.max():
+        raise EvaluationInputError(
+            "need at least one scored real and one scored fake file; "
+            f"scored {int((labels == 0).sum())} real and {int((labels == 1).sum())} fake"
+        )
+    cut = classifier.threshold if threshold is None else threshold
+    per_source: dict[str, Metrics] = {}
+    fake_sources = sorted({o.item.source for o in scored if o.item.label == 1})
+    if len(fake_sources) > 1:
+        for name in fake_sources:
+            chosen = np.array([o.item.label == 0 or o.item.source == name for o in scored])
+            per_source[name] = compute_metrics(labels[chosen], probs[chosen], cut)
+    return EvaluationReport(
+        metrics=compute_metrics(labels, probs, cut),
+        per_source=per_source,
+        outcomes=outcomes,
+        no_face=[o.item.path for o in outcomes if o.problem == "no_face"],
+        unreadable={
+            str(o.item.path): o.problem for o in outcomes if o.problem not in (None, "no_face")
+        },
+    )
+
+
+def save_plots(report: EvaluationReport, folder: Path) -> list[Path]:
+    """ROC curve and reliability diagram as PNG files."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.calibration import calibration_curve
+    from sklearn.metrics import roc_curve
+
+    folder.mkdir(parents=True, exist_ok=True)
+    scored = [o for o in report.outcomes if o.p_fake is not None]
+    labels = np.array([o.item.label for o in scored])
+    probs = np.array([o.p_fake for o in scored], dtype=float)
+    fpr, tpr, _ = roc_curve(labels, probs)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot(fpr, tpr, label=f"AUC {report.metrics.auc:.3f}")
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
+    ax.legend(loc="lower right")
+    roc_path = folder / "roc.png"
+    fig.savefig(roc_path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    frac_pos, mean_pred = calibration_curve(labels, probs, n_bins=10, strategy="uniform")
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
+    ax.plot(mean_pred, frac_pos, marker="o", label=f"model (ECE {report.metrics.ece:.3f})")
+    ax.set(xlabel="predicted p_fake", ylabel="observed share of fakes", title="Reliability")
+    ax.legend(loc="upper left")
+    reliability_path = folder / "reliability.png"
+    fig.savefig(reliability_path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return [roc_path, reliability_path]

@@ -1,0 +1,126 @@
+"""``deepshield evaluate`` end to end through the CLI, with the shipped model, on folders that
+hold good faces, a video, a face-free image and an unreadable file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from skimage import data as skdata
+from typer.testing import CliRunner
+
+from deepshield.cli import app
+from deepshield.engine.faces import create_detector
+from deepshield.training.sbi import self_blend
+from tests.fixtures.media_factory import write_bytes, write_image, write_video
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory: pytest.TempPathFactory, astronaut: np.ndarray) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("eval")
+    real, fake = root / "real", root / "fake"
+    (fake / "blended").mkdir(parents=True)
+    real.mkdir()
+    face = create_detector("centerface").detect(astronaut)[0]
+    for i in range(3):
+        shifted = np.roll(astronaut, 10 * i, axis=1)
+        write_image(real / f"astronaut_{i}.jpg", shifted, quality=90)
+    write_image(real / "coffee.png", np.ascontiguousarray(skdata.coffee()))  # no face
+    write_bytes(real / "broken.jpg", "not an image at all")  # unreadable
+    write_video(real / "clip.mp4", [astronaut[:, :, :]] * 10, fps=5)
+    for i in range(3):
+        blended = self_blend(astronaut, face.landmarks, np.random.default_rng(i)).fake
+        write_image(fake / "blended" / f"sbi_{i}.jpg", blended, quality=90)
+    write_image(fake / "posterised.png", (astronaut // 64 * 64).astype(np.uint8))
+    return real, fake
+
+
+def test_json_report_counts_every_file(folders: tuple[Path, Path], tmp_path: Path) -> None:
+    real, fake = folders
+    result = runner.invoke(
+        app,
+        ["evaluate", "--real", str(real), "--fake", str(fake), "--json", "--plots", str(tmp_path)],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    for key in (
+        "auc",
+        "ap",
+        "eer",
+        "tpr_at_fpr_1",
+        "tpr_at_fpr_5",
+        "accuracy",
+        "ece",
+        "threshold",
+        "n_real",
+        "n_fake",
+    ):
+        assert key in report
+    assert (report["n_real"], report["n_fake"]) == (4, 4)  # 3 photos + 1 video; 4 fakes
+    assert [Path(p).name for p in report["files_without_face"]] == ["coffee.png"]
+    assert {Path(p).name: code for p, code in report["files_unreadable"].items()} == {
+        "broken.jpg": "UNSUPPORTED_MEDIA_TYPE"
+    }
+    assert set(report["per_source"]) == {"fake", "fake/blended"}
+    assert 0.0 <= report["auc"] <= 1.0 and 0.0 <= report["ece"] <= 1.0
+    for name in ("roc.png", "reliability.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_table_report_names_the_skipped_files(folders: tuple[Path, Path]) -> None:
+    real, fake = folders
+    result = runner.invoke(app, ["evaluate", "--real", str(real), "--fake", str(fake)])
+    assert result.exit_code == 0, result.output
+    assert "without a detectable face" in result.stdout and "coffee.png" in result.stdout
+    assert "could not be read" in result.stdout and "broken.jpg" in result.stdout
+
+
+def test_labels_csv(folders: tuple[Path, Path], tmp_path: Path) -> None:
+    real, fake = folders
+    rows = [
+        f"{real / 'astronaut_0.jpg'},real",
+        f"{real / 'astronaut_1.jpg'},0",
+        f"{fake / 'blended/sbi_0.jpg'},fake,swap",
+        f"{fake / 'posterised.png'},1",
+    ]
+    csv_path = write_bytes(tmp_path / "labels.csv", "path,label\n" + "\n".join(rows) + "\n")
+    result = runner.invoke(app, ["evaluate", "--labels", str(csv_path), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["n_real"], report["n_fake"]) == (2, 2)
+    assert set(report["per_source"]) == {"fake", "swap"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--real", "/nonexistent/real", "--fake", "/nonexistent/fake"], "folder not found"),
+        (["--real", "EMPTY", "--fake", "EMPTY"], "no images or videos"),
+        (["--real", "EMPTY"], "give --real DIR and --fake DIR"),
+        (
+            ["--real", "NOFACE", "--fake", "NOFACE"],
+            "need at least one scored real and one scored fake",
+        ),
+        (["--labels", "BADCSV"], "expected 'path,real|fake"),
+    ],
+    ids=["missing-folder", "empty-folder", "only-real", "no-face-anywhere", "bad-csv"],
+)
+def test_unusable_input_exits_2_with_a_message(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "noface").mkdir()
+    write_image(tmp_path / "noface" / "coffee.png", np.ascontiguousarray(skdata.coffee()))
+    write_bytes(tmp_path / "bad.csv", "a.jpg,maybe\n")
+    swap = {
+        "EMPTY": str(tmp_path / "empty"),
+        "NOFACE": str(tmp_path / "noface"),
+        "BADCSV": str(tmp_path / "bad.csv"),
+    }
+    result = runner.invoke(app, ["evaluate", *[swap.get(a, a) for a in args]])
+    assert result.exit_code == 2
+    assert message in result.stderr

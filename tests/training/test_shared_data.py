@@ -1,0 +1,63 @@
+"""Checks on the full shared face set (../shared/data/faces). Skipped with a reason where it is
+absent; CI has it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from deepshield.engine.classifier import DEFAULT_MODEL_PATH, FaceClassifier
+from deepshield.engine.faces import create_detector, select_faces
+from deepshield.engine.media import load_image
+from deepshield.training.data import list_images
+from deepshield.training.export import measure_test_split
+from deepshield.training.train import TrainConfig, load_splits
+
+pytestmark = [pytest.mark.shared_data, pytest.mark.slow]
+
+CARD = json.loads(DEFAULT_MODEL_PATH.with_suffix(".json").read_text())
+
+
+def shipped_config(shared_faces: Path, tmp_path: Path) -> TrainConfig:
+    stored = dict(CARD["training"]["config"])
+    stored.update(
+        real_dir=str(shared_faces / "real-ffhq"),
+        fake_dir=str(shared_faces / "fake-stylegan2"),
+        out_dir=str(tmp_path),
+        cache_dir=str(tmp_path / "cache"),
+    )
+    return TrainConfig.from_json(stored)
+
+
+def test_split_matches_the_model_card(shared_faces: Path, tmp_path: Path) -> None:
+    real, fake = load_splits(shipped_config(shared_faces, tmp_path))
+    split = CARD["data"]["split"]
+    assert {p: len(real.part(p)) for p in ("train", "val", "test")} == split["real"]
+    assert {p: len(fake.part(p)) for p in ("train", "val", "test")} == split["fake"]
+
+
+def test_shipped_model_test_metrics_reproduce_the_model_card(
+    shared_faces: Path, tmp_path: Path
+) -> None:
+    """Recomputing the test-split report with the shipped ONNX model gives the card's figures."""
+    report = measure_test_split(shipped_config(shared_faces, tmp_path), FaceClassifier())
+    card = CARD["metrics"]["test"]
+    for source in ("all", "stylegan2", "self_blended"):
+        for key in ("auc", "ece", "accuracy", "n_real", "n_fake"):
+            assert report[source][key] == pytest.approx(card[source][key], abs=1e-6), (source, key)  # type: ignore[index]
+    assert report["all"]["auc"] > 0.9  # type: ignore[index]
+
+
+def test_face_detector_recall_on_a_sample(shared_faces: Path) -> None:
+    detector = create_detector("centerface")
+    sample = (
+        list_images(shared_faces / "real-ffhq")[::12]
+        + list_images(shared_faces / "fake-stylegan2")[::12]
+    )
+    found = sum(
+        bool(select_faces(detector.detect(load_image(p)), min_relative_area=0.1, min_size=40))
+        for p in sample
+    )
+    assert found / len(sample) >= 0.95
