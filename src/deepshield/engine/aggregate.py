@@ -1,0 +1,165 @@
+"""Frame scores -> person scores -> one verdict per file.
+
+* Person: a robust mean of that person's frame scores (``AGGREGATION_METHODS``; the default was
+  chosen by ``benchmarks/aggregation.py``, see the README for the figures).
+* File: the most suspicious person decides, among people seen often enough to be real faces
+  rather than a one-frame false detection.
+* Low confidence: no face at all, or faces in fewer than a quarter of the sampled frames (at
+  least one). Then the decision is null: the tool says it cannot tell.
+* Labels follow the threshold, so a score below it can never read as manipulated and a score
+  above it never as clean; no label claims authenticity is proven.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+MIN_FACE_FRAME_SHARE = 0.25
+MIN_PERSON_FRAME_SHARE = 0.2  # of the most-seen person's frames
+
+
+def _trimmed_mean(scores: np.ndarray, cut: float = 0.2) -> float:
+    ordered = np.sort(scores)
+    k = int(len(ordered) * cut)
+    return float(ordered[k : len(ordered) - k].mean())
+
+
+def _top_half_mean(scores: np.ndarray) -> float:
+    ordered = np.sort(scores)[::-1]
+    return float(ordered[: max(1, math.ceil(len(ordered) / 2))].mean())
+
+
+AGGREGATION_METHODS: dict[str, Callable[[np.ndarray], float]] = {
+    "mean": lambda s: float(s.mean()),
+    "median": lambda s: float(np.median(s)),
+    "trimmed_mean": _trimmed_mean,
+    "top_half_mean": _top_half_mean,
+    "max": lambda s: float(s.max()),
+}
+DEFAULT_METHOD = "trimmed_mean"
+
+
+@dataclass(frozen=True)
+class FrameScore:
+    frame_index: int
+    timestamp_ms: float
+    person_id: int
+    p_fake: float
+    face_bbox: tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class PersonScore:
+    person_id: int
+    score: float
+    frames: int
+    predicted_manipulation: bool | None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    final_score: float | None
+    decision_threshold: float
+    predicted_manipulation: bool | None
+    confidence_label: str
+    confidence_explanation: str
+    aggregation_method: str
+    low_confidence: bool
+    low_confidence_reason: str | None
+    people: list[PersonScore]
+
+
+def min_frames_with_face(frames_sampled: int) -> int:
+    return max(1, math.ceil(MIN_FACE_FRAME_SHARE * frames_sampled))
+
+
+def label_for(score: float, threshold: float) -> tuple[str, str]:
+    """A plain label and sentence for a calibrated score, in bands split at the threshold."""
+    percent = f"{score:.0%}"
+    if score >= threshold + (1 - threshold) / 2:
+        return "Strong signs of manipulation", (
+            f"The face scores {percent}, well above the decision threshold of {threshold:.0%}."
+        )
+    if score >= threshold:
+        return "Signs of manipulation", (
+            f"The face scores {percent}, above the decision threshold of {threshold:.0%}."
+        )
+    if score >= threshold / 2:
+        return "No clear signs of manipulation", (
+            f"The face scores {percent}, below the decision threshold of {threshold:.0%}, "
+            "but not by much; review the heatmaps."
+        )
+    return "No signs of manipulation found", (
+        f"The face scores {percent}, well below the decision threshold of {threshold:.0%}. "
+        "This is not proof of authenticity."
+    )
+
+
+def aggregate(
+    frame_scores: Sequence[FrameScore],
+    *,
+    frames_sampled: int,
+    threshold: float,
+    method: str = DEFAULT_METHOD,
+) -> Verdict:
+    robust = AGGREGATION_METHODS[method]
+    by_person: dict[int, list[float]] = {}
+    frames_with_face = len({s.frame_index for s in frame_scores})
+    for score in frame_scores:
+        by_person.setdefault(score.person_id, []).append(score.p_fake)
+
+    def decide(value: float) -> bool:
+        return value >= threshold
+
+    people = [
+        PersonScore(pid, robust(np.array(scores)), len(scores), decide(robust(np.array(scores))))
+        for pid, scores in sorted(by_person.items())
+    ]
+    if not people:
+        return Verdict(
+            final_score=None,
+            decision_threshold=threshold,
+            predicted_manipulation=None,
+            confidence_label="Inconclusive",
+            confidence_explanation="No face was found, so there is nothing to score.",
+            aggregation_method=method,
+            low_confidence=True,
+            low_confidence_reason="no_face_detected",
+            people=[],
+        )
+    most_seen = max(p.frames for p in people)
+    eligible = [p for p in people if p.frames >= MIN_PERSON_FRAME_SHARE * most_seen]
+    final = max(eligible, key=lambda p: p.score).score
+    needed = min_frames_with_face(frames_sampled)
+    if frames_with_face < needed:
+        return Verdict(
+            final_score=final,
+            decision_threshold=threshold,
+            predicted_manipulation=None,
+            confidence_label="Inconclusive",
+            confidence_explanation=(
+                f"A face was found in only {frames_with_face} of {frames_sampled} sampled "
+                f"frames (at least {needed} needed); the score of {final:.0%} rests on too "
+                "little evidence."
+            ),
+            aggregation_method=method,
+            low_confidence=True,
+            low_confidence_reason="too_few_frames_with_face",
+            people=[PersonScore(p.person_id, p.score, p.frames, None) for p in people],
+        )
+    label, explanation = label_for(final, threshold)
+    return Verdict(
+        final_score=final,
+        decision_threshold=threshold,
+        predicted_manipulation=decide(final),
+        confidence_label=label,
+        confidence_explanation=explanation,
+        aggregation_method=method,
+        low_confidence=False,
+        low_confidence_reason=None,
+        people=people,
+    )

@@ -1,0 +1,273 @@
+"""``analyze(path, settings, on_progress)``: one media file in, one :class:`AnalysisResult` out.
+
+Validating -> frame extraction -> face detection (frames stream through; none is kept) ->
+inference (batched) -> aggregation -> explainability (heatmap PNGs for the top-K faces).
+The CLI, the API's job runner and the tests all call this same function.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepshield.config import Settings
+from deepshield.engine.aggregate import DEFAULT_METHOD, FrameScore, aggregate
+from deepshield.engine.classifier import FaceClassifier
+from deepshield.engine.explain import heat_from_cam, overlay, save_png
+from deepshield.engine.faces import FaceDetector, create_detector, crop_face, select_faces
+from deepshield.engine.media import load_image, sniff_kind
+from deepshield.engine.tracking import FaceTracker
+from deepshield.engine.video import Frame, probe_video, sample_video_frames
+
+PIPELINE_VERSION = "0.1.0"
+STAGES = (
+    "validating",
+    "frame_extraction",
+    "face_detection",
+    "inference",
+    "aggregation",
+    "explainability",
+    "saving_results",
+)
+ProgressCallback = Callable[[str, float], None]  # stage, percent of the whole analysis
+
+
+@dataclass
+class AnalysisResult:
+    final_score: float | None
+    decision_threshold: float
+    predicted_manipulation: bool | None
+    confidence_label: str
+    confidence_explanation: str
+    aggregation_method: str
+    frames_sampled: int
+    frames_with_face: int
+    low_confidence: bool
+    low_confidence_reason: str | None
+    top_k_suspicious: list[dict[str, Any]]
+    per_frame: list[dict[str, Any]]
+    people: list[dict[str, Any]]
+    model_version: str
+    pipeline_version: str
+    processing_ms: float
+    media: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Detection:
+    frame_index: int
+    timestamp_ms: float
+    person_id: int
+    bbox: tuple[float, float, float, float]
+    crop: np.ndarray
+
+
+class Analyzer:
+    """Holds the face detector and classifier, loaded once and shared by every call."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        detector: FaceDetector | None = None,
+        classifier: FaceClassifier | None = None,
+    ) -> None:
+        self.settings = settings
+        self.detector = detector or create_detector(
+            settings.face_detector,
+            min_confidence=settings.face_min_confidence,
+            threads=settings.infer_threads,
+        )
+        self.classifier = classifier or FaceClassifier(
+            settings.deepshield_model_path,
+            threads=settings.infer_threads,
+            batch_size=settings.infer_batch_size,
+        )
+
+    @property
+    def threshold(self) -> float:
+        override = self.settings.infer_fake_decision_threshold
+        return self.classifier.threshold if override is None else override
+
+    def analyze(
+        self,
+        path: Path,
+        *,
+        on_progress: ProgressCallback | None = None,
+        artifacts_dir: Path | None = None,
+        top_k: int | None = None,
+        sample_frames: int | None = None,
+    ) -> AnalysisResult:
+        started = time.perf_counter()
+        report = on_progress or (lambda stage, percent: None)
+        path = Path(path)
+        report("validating", 0.0)
+        kind = sniff_kind(path)
+        frames_wanted = sample_frames or self.settings.video_max_frames
+        media: dict[str, Any] = {
+            "kind": kind,
+            "file_name": path.name,
+            "file_size_bytes": path.stat().st_size,
+        }
+        if kind == "image":
+            image = load_image(path)
+            media.update(width=image.shape[1], height=image.shape[0])
+            frames: Iterator[Frame] = iter([Frame(0, 0.0, image)])
+            expected = 1
+        else:
+            info = probe_video(path, max_duration_s=self.settings.video_max_duration_seconds)
+            media.update(
+                width=info.width,
+                height=info.height,
+                duration_s=round(info.duration_s, 3),
+                fps=round(info.fps, 3),
+                frame_count=info.frame_count,
+                codec=info.codec,
+                container=info.container,
+            )
+            frames = sample_video_frames(
+                path,
+                frames_wanted,
+                fps=self.settings.video_sample_fps,
+                max_duration_s=self.settings.video_max_duration_seconds,
+            )
+            expected = frames_wanted
+        report("frame_extraction", 5.0)
+        detections, frames_sampled = self._detect(frames, expected, report)
+        report("inference", 70.0)
+        size = self.classifier.input_size
+        crops = (
+            np.stack([d.crop for d in detections])
+            if detections
+            else np.zeros((0, size, size, 3), np.uint8)
+        )
+        predictions = self.classifier.predict(crops)
+        report("aggregation", 85.0)
+        scores = [
+            FrameScore(d.frame_index, d.timestamp_ms, d.person_id, float(p), d.bbox)
+            for d, p in zip(detections, predictions.p_fake, strict=True)
+        ]
+        verdict = aggregate(
+            scores, frames_sampled=frames_sampled, threshold=self.threshold, method=DEFAULT_METHOD
+        )
+        report("explainability", 88.0)
+        k = self.settings.infer_top_k_explainability if top_k is None else top_k
+        top = self._explain(scores, detections, predictions.cams, k, artifacts_dir)
+        warnings = []
+        if kind == "video" and frames_sampled < expected:
+            warnings.append(
+                f"only {frames_sampled} distinct frames could be sampled (asked for {expected})"
+            )
+        return AnalysisResult(
+            final_score=verdict.final_score,
+            decision_threshold=verdict.decision_threshold,
+            predicted_manipulation=verdict.predicted_manipulation,
+            confidence_label=verdict.confidence_label,
+            confidence_explanation=verdict.confidence_explanation,
+            aggregation_method=verdict.aggregation_method,
+            frames_sampled=frames_sampled,
+            frames_with_face=len({d.frame_index for d in detections}),
+            low_confidence=verdict.low_confidence,
+            low_confidence_reason=verdict.low_confidence_reason,
+            top_k_suspicious=top,
+            per_frame=[
+                {
+                    "frame_index": s.frame_index,
+                    "timestamp_ms": round(s.timestamp_ms, 1),
+                    "p_fake": s.p_fake,
+                    "face_bbox": [round(v, 1) for v in s.face_bbox],
+                    "person_id": s.person_id,
+                }
+                for s in scores
+            ],
+            people=[asdict(p) for p in verdict.people],
+            model_version=self.classifier.card.model_version,
+            pipeline_version=PIPELINE_VERSION,
+            processing_ms=round((time.perf_counter() - started) * 1000, 1),
+            media=media,
+            warnings=warnings,
+        )
+
+    def _explain(
+        self,
+        scores: list[FrameScore],
+        detections: list[_Detection],
+        cams: np.ndarray,
+        top_k: int,
+        artifacts_dir: Path | None,
+    ) -> list[dict[str, Any]]:
+        """The ``top_k`` most suspicious faces; heatmap and plain crop PNGs when asked."""
+        ranked = sorted(range(len(scores)), key=lambda i: -scores[i].p_fake)[:top_k]
+        top = []
+        for rank, i in enumerate(ranked, start=1):
+            score, name = scores[i], None
+            if artifacts_dir is not None:
+                stem = f"top{rank}_frame{score.frame_index}_person{score.person_id}"
+                heat = heat_from_cam(cams[i], self.classifier.input_size)
+                save_png(artifacts_dir / f"{stem}_crop.png", detections[i].crop)
+                heatmap = save_png(
+                    artifacts_dir / f"{stem}_heatmap.png", overlay(detections[i].crop, heat)
+                )
+                name = heatmap.name
+            top.append(
+                {
+                    "frame_index": score.frame_index,
+                    "timestamp_ms": round(score.timestamp_ms, 1),
+                    "p_fake": score.p_fake,
+                    "person_id": score.person_id,
+                    "heatmap_overlay_url": name,
+                }
+            )
+        return top
+
+    def _detect(
+        self, frames: Iterator[Frame], expected: int, report: ProgressCallback
+    ) -> tuple[list[_Detection], int]:
+        tracker = FaceTracker()
+        detections: list[_Detection] = []
+        sampled = 0
+        report("face_detection", 5.0)
+        for frame in frames:
+            sampled += 1
+            faces = select_faces(
+                self.detector.detect(frame.image),
+                min_relative_area=self.settings.face_min_relative_area,
+                min_size=self.settings.face_min_face_size,
+            )
+            ids = list(range(len(detections), len(detections) + len(faces)))
+            for face, person in zip(faces, tracker.update(faces, ids), strict=True):
+                crop = crop_face(frame.image, face, size=self.classifier.input_size)
+                detections.append(
+                    _Detection(frame.index, frame.timestamp_ms, person, face.box, crop.pixels)
+                )
+            report("face_detection", 5.0 + 65.0 * min(sampled / expected, 1.0))
+        return detections, sampled
+
+
+@lru_cache(maxsize=4)
+def analyzer_for(settings: Settings) -> Analyzer:
+    """One :class:`Analyzer` per (frozen, hashable) settings object, built on first use."""
+    return Analyzer(settings)
+
+
+def analyze(
+    path: Path,
+    settings: Settings,
+    on_progress: ProgressCallback | None = None,
+    *,
+    artifacts_dir: Path | None = None,
+) -> AnalysisResult:
+    """Analyse one file; the detector and classifier are loaded once per settings object."""
+    return analyzer_for(settings).analyze(
+        path, on_progress=on_progress, artifacts_dir=artifacts_dir
+    )

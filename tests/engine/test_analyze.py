@@ -1,0 +1,205 @@
+"""``analyze`` end to end with the shipped detector and classifier on real media files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data as skdata
+
+from deepshield.config import Settings
+from deepshield.engine import errors
+from deepshield.engine.analyze import STAGES, Analyzer
+from deepshield.engine.explain import WARM
+from tests.engine.test_faces import three_faces
+from tests.fixtures.media_factory import (
+    frame_with_index,
+    read_index,
+    truncate,
+    write_audio_only_mp4,
+    write_bytes,
+    write_image,
+    write_png_bomb,
+    write_video,
+)
+
+RESULT_FIELDS = {
+    "final_score",
+    "decision_threshold",
+    "predicted_manipulation",
+    "confidence_label",
+    "confidence_explanation",
+    "aggregation_method",
+    "frames_sampled",
+    "frames_with_face",
+    "low_confidence",
+    "low_confidence_reason",
+    "top_k_suspicious",
+    "per_frame",
+    "people",
+    "model_version",
+    "pipeline_version",
+    "processing_ms",
+    "warnings",
+    "media",
+}
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> Analyzer:
+    return Analyzer(Settings(VIDEO_MAX_DURATION_SECONDS=20))
+
+
+def talking_head(astronaut: np.ndarray, count: int = 40) -> list[np.ndarray]:
+    """640x360 frames: the astronaut drifting right, frame index in the top-left cells."""
+    frames = []
+    face = cv2.resize(astronaut, (300, 300))
+    for i in range(count):
+        frame = np.full((360, 640, 3), 80, np.uint8)
+        x = 150 + 4 * i
+        frame[40:340, x : x + 300] = face
+        frame[:16, :128] = frame_with_index(i, 128, 16)[:16, :128]
+        frames.append(frame)
+    return frames
+
+
+def test_image_with_one_face(analyzer: Analyzer, astronaut: np.ndarray, tmp_path: Path) -> None:
+    stages: list[str] = []
+    path = write_image(tmp_path / "photo.jpg", astronaut, quality=92)
+    result = analyzer.analyze(
+        path, artifacts_dir=tmp_path / "art", on_progress=lambda stage, _: stages.append(stage)
+    ).to_dict()
+    assert RESULT_FIELDS <= set(result)
+    json.dumps(result)  # serialisable as it is
+    assert (result["frames_sampled"], result["frames_with_face"], len(result["people"])) == (
+        1,
+        1,
+        1,
+    )
+    assert not result["low_confidence"] and 0.0 <= result["final_score"] <= 1.0
+    assert result["predicted_manipulation"] is (
+        result["final_score"] >= result["decision_threshold"]
+    )
+    assert result["media"]["kind"] == "image" and result["media"]["width"] == 512
+    # stages only move forward
+    order = [STAGES.index(s) for s in stages]
+    assert order == sorted(order) and stages[0] == "validating" and stages[-1] == "explainability"
+    top = result["top_k_suspicious"]
+    assert len(top) == 1 and (tmp_path / "art" / top[0]["heatmap_overlay_url"]).is_file()
+
+
+def test_heatmap_keeps_natural_colours_under_the_overlay(
+    analyzer: Analyzer, astronaut: np.ndarray, tmp_path: Path
+) -> None:
+    path = write_image(tmp_path / "photo.png", astronaut)
+    result = analyzer.analyze(path, artifacts_dir=tmp_path).to_dict()
+    heatmap_name = result["top_k_suspicious"][0]["heatmap_overlay_url"]
+    heatmap = np.asarray(Image.open(tmp_path / heatmap_name)).astype(int)
+    crop = np.asarray(Image.open(tmp_path / heatmap_name.replace("_heatmap", "_crop"))).astype(int)
+    same = np.all(heatmap == crop, axis=-1)
+    assert 0.2 < same.mean() < 1.0  # cold regions untouched, hot regions coloured
+    assert WARM > 0
+
+
+def test_image_without_a_face_is_low_confidence(analyzer: Analyzer, tmp_path: Path) -> None:
+    path = write_image(tmp_path / "coffee.jpg", np.ascontiguousarray(skdata.coffee()))
+    result = analyzer.analyze(path).to_dict()
+    assert result["low_confidence"] and result["low_confidence_reason"] == "no_face_detected"
+    assert result["predicted_manipulation"] is None and result["final_score"] is None
+    assert result["people"] == [] and result["top_k_suspicious"] == []
+
+
+def test_image_with_three_faces_scores_three_people(
+    analyzer: Analyzer, astronaut: np.ndarray, tmp_path: Path
+) -> None:
+    path = write_image(tmp_path / "group.png", three_faces(astronaut))
+    result = analyzer.analyze(path).to_dict()
+    assert len(result["people"]) == 3 and len(result["per_frame"]) == 3
+    assert result["final_score"] == pytest.approx(max(p["score"] for p in result["people"]))
+
+
+def test_video_frames_and_timestamps_match_the_source(
+    analyzer: Analyzer, astronaut: np.ndarray, tmp_path: Path
+) -> None:
+    frames = talking_head(astronaut)
+    path = write_video(tmp_path / "talk.mp4", frames, fps=20)
+    result = analyzer.analyze(path, sample_frames=8).to_dict()
+    assert result["frames_sampled"] == 8 and result["frames_with_face"] == 8
+    assert [p["person_id"] for p in result["people"]] == [0]  # one person across all frames
+    for entry in result["per_frame"]:
+        assert entry["timestamp_ms"] == pytest.approx(entry["frame_index"] * 50.0, abs=0.5)
+        x1 = entry["face_bbox"][0]
+        assert 150 + 4 * entry["frame_index"] < x1 + 60  # the box follows the drifting face
+    media = result["media"]
+    assert (media["kind"], media["width"], media["height"], media["frame_count"]) == (
+        "video",
+        640,
+        360,
+        40,
+    )
+
+
+def test_sampled_frame_pixels_are_the_indexed_frames(astronaut: np.ndarray, tmp_path: Path) -> None:
+    """The engine's sampler hands the detector the very frame the index names."""
+    from deepshield.engine.video import sample_video_frames
+
+    path = write_video(tmp_path / "talk.mp4", talking_head(astronaut), fps=20)
+    for frame in sample_video_frames(path, 8):
+        assert read_index(frame.image[:16, :128]) == frame.index
+
+
+def test_video_with_a_face_in_few_frames_is_inconclusive(
+    analyzer: Analyzer, astronaut: np.ndarray, tmp_path: Path
+) -> None:
+    frames = talking_head(astronaut, 40)
+    empty = [np.full_like(frames[0], 80) for _ in range(34)]
+    path = write_video(tmp_path / "mostly_empty.mp4", frames[:6] + empty, fps=20)
+    result = analyzer.analyze(path, sample_frames=16).to_dict()
+    assert result["frames_with_face"] < 4
+    assert (
+        result["low_confidence"] and result["low_confidence_reason"] == "too_few_frames_with_face"
+    )
+    assert result["predicted_manipulation"] is None
+
+
+@pytest.mark.parametrize(
+    ("make", "code"),
+    [
+        (lambda d, img: write_bytes(d / "zero.mp4", b""), errors.EMPTY_FILE),
+        (
+            lambda d, img: write_bytes(d / "text.jpg", "just text, renamed\n"),
+            errors.UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (lambda d, img: write_png_bomb(d / "bomb.png"), errors.IMAGE_TOO_LARGE),
+        (lambda d, img: write_audio_only_mp4(d / "audio.mp4"), errors.NO_VIDEO_STREAM),
+        (
+            lambda d, img: truncate(
+                write_video(d / "ok.mp4", [img] * 30, fps=10), d / "cut.mp4", 0.3
+            ),
+            errors.CORRUPT_VIDEO,
+        ),
+        (
+            lambda d, img: write_video(d / "long.mp4", [img[:64, :64]] * 250, fps=10),
+            errors.VIDEO_TOO_LONG,
+        ),
+    ],
+    ids=[
+        "zero-byte",
+        "text-renamed-jpg",
+        "png-bomb",
+        "no-video-stream",
+        "truncated-mp4",
+        "too-long",
+    ],
+)
+def test_bad_inputs_raise_clear_errors(
+    analyzer: Analyzer, astronaut: np.ndarray, tmp_path: Path, make, code: str
+) -> None:  # type: ignore[no-untyped-def]
+    path = make(tmp_path, astronaut)
+    with pytest.raises(errors.MediaError) as caught:
+        analyzer.analyze(path)
+    assert caught.value.code == code
