@@ -53,7 +53,9 @@ def no_face_images() -> list[np.ndarray]:
     return [np.ascontiguousarray(img[..., :3]) for img in images]
 
 
-def timed_detect(detector_name: str, image: np.ndarray, detector: object) -> tuple[list[Face], float]:
+def timed_detect(
+    detector_name: str, image: np.ndarray, detector: object
+) -> tuple[list[Face], float]:
     start = time.perf_counter()
     faces = detector.detect(image)  # type: ignore[attr-defined]
     return faces, (time.perf_counter() - start) * 1000
