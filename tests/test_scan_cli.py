@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from deepshield.cli import app
@@ -48,3 +49,20 @@ def test_scan_usage_errors_exit_2(tmp_path: Path) -> None:
     result = runner.invoke(app, ["scan", str(tmp_path / "empty")])
     assert result.exit_code == 2 and "no images or videos" in result.stderr
     assert runner.invoke(app, ["scan"]).exit_code == 2
+
+
+def test_invalid_configuration_is_reported_not_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, astronaut: np.ndarray
+) -> None:
+    from deepshield.config import get_settings
+
+    get_settings.cache_clear()
+    monkeypatch.setenv("VIDEO_MAX_FRAMES", "many")
+    monkeypatch.setenv("INFER_FAKE_DECISION_THRESHOLD", "1.5")
+    try:
+        result = runner.invoke(app, ["scan", str(write_image(tmp_path / "a.png", astronaut))])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 2
+    assert "invalid configuration" in result.stderr
+    assert "VIDEO_MAX_FRAMES" in result.stderr and "INFER_FAKE_DECISION_THRESHOLD" in result.stderr

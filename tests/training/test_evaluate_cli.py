@@ -124,3 +124,19 @@ def test_unusable_input_exits_2_with_a_message(
     result = runner.invoke(app, ["evaluate", *[swap.get(a, a) for a in args]])
     assert result.exit_code == 2
     assert message in result.stderr
+
+
+def test_missing_extra_gives_an_install_hint(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "sklearn" else real_find_spec(name, *a),
+    )
+    result = runner.invoke(app, ["evaluate", "--real", str(tmp_path), "--fake", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "pip install 'deepshield[eval]'" in result.stderr
