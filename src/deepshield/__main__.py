@@ -1,0 +1,3 @@
+from deepshield.cli import main
+
+main()
