@@ -1,0 +1,85 @@
+"""POST /api/analyze-image and /api/analyze-video: validate, store, queue; answer 202."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from deepshield.db import repositories as repo
+from deepshield.db.models import JobState
+from deepshield.db.session import session_scope
+from deepshield.jobs.runner import QueueFull
+from deepshield.service.deps import ServicesDep
+from deepshield.service.errors import ApiError
+from deepshield.service.schemas import ErrorEnvelope, JobAccepted
+from deepshield.service.services import Services
+from deepshield.service.uploads import save_upload
+
+router = APIRouter(tags=["analysis"])
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorEnvelope} for code in (400, 413, 415, 422, 429, 503)
+}
+
+
+@router.post("/analyze-image", status_code=202, response_model=JobAccepted, responses=ERRORS)
+async def analyze_image(file: UploadFile, services: ServicesDep) -> JobAccepted:
+    """Queue a JPEG, PNG or WebP image for analysis."""
+    return await accept(file, "image", services)
+
+
+@router.post("/analyze-video", status_code=202, response_model=JobAccepted, responses=ERRORS)
+async def analyze_video(file: UploadFile, services: ServicesDep) -> JobAccepted:
+    """Queue an MP4, MOV, WebM or MKV video for analysis."""
+    return await accept(file, "video", services)
+
+
+async def accept(file: UploadFile, kind: str, services: Services) -> JobAccepted:
+    settings = services.settings
+    saved = await save_upload(
+        file,
+        kind=kind,
+        storage=services.storage,
+        max_bytes=settings.file_max_upload_mb * 1024 * 1024,
+        max_duration_s=settings.video_max_duration_seconds,
+    )
+    job_id = uuid.uuid4().hex
+
+    def store() -> None:
+        with session_scope(services.sessions) as session:
+            repo.create_job(
+                session,
+                job_id=job_id,
+                kind=kind,
+                original_name=saved.original_name,
+                upload_name=saved.upload_name,
+                size_bytes=saved.size_bytes,
+            )
+
+    try:
+        await run_in_threadpool(store)
+        services.runner.submit(job_id)
+    except QueueFull as exc:
+        await run_in_threadpool(_forget, services, job_id, saved.upload_name)
+        raise ApiError(
+            503, "QUEUE_FULL", "too many jobs are waiting; try again shortly", {"Retry-After": "30"}
+        ) from exc
+    except BaseException:
+        await run_in_threadpool(_forget, services, job_id, saved.upload_name)
+        raise
+    services.metrics.upload_bytes.inc(saved.size_bytes)
+    return JobAccepted(
+        job_id=job_id,
+        state=JobState.QUEUED,
+        status_url=f"/api/results/{job_id}",
+        events_url=f"/api/results/{job_id}/events",
+    )
+
+
+def _forget(services: Services, job_id: str, upload_name: str) -> None:
+    """Undo an upload that could not be queued: no job row, no file."""
+    with session_scope(services.sessions) as session:
+        repo.delete_job(session, job_id=job_id)
+    services.storage.remove_job_files(job_id, upload_name)
