@@ -20,9 +20,9 @@ def test_db_upgrade_command_creates_the_schema(
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
-    assert "revision 0001" in result.stdout
+    assert "revision 0002" in result.stdout
     with sqlite3.connect(tmp_path / "deepshield.sqlite3") as db:
         tables = {
             row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         }
-    assert {"jobs", "results", "users", "alembic_version"} <= tables
+    assert {"jobs", "results", "users", "sessions", "daily_usage", "alembic_version"} <= tables

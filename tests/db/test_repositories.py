@@ -46,7 +46,7 @@ def new_job(sessions: sessionmaker[Session], job_id: str = "a" * 32) -> str:
 
 
 def test_migrations_are_the_schema(engine: Engine) -> None:
-    assert current_revision(engine) == "0001"
+    assert current_revision(engine) == "0002"
     with engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
 

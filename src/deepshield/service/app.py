@@ -21,7 +21,7 @@ from deepshield.service.body_limit import BodyLimitMiddleware
 from deepshield.service.errors import install_error_handlers
 from deepshield.service.rate_limit import RateLimitMiddleware
 from deepshield.service.request_context import RequestIdMiddleware
-from deepshield.service.routes import analyze, health, results
+from deepshield.service.routes import accounts, analyze, health, results
 from deepshield.service.services import build_services, resume_jobs
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None, *, analyzer: Analyzer | None = 
         lifespan=lifespan,
     )
     install_error_handlers(app, on_error=lambda code: _count_error(app, code))
-    for router in (health.router, analyze.router, results.router):
+    for router in (health.router, analyze.router, results.router, accounts.router):
         app.include_router(router, prefix="/api")
     # added inside-out: the rate limit is innermost, CORS wraps it (so a 429 still carries
     # CORS headers and preflights are never limited), the request id wraps everything

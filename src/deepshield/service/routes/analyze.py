@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, UploadFile
 from starlette.concurrency import run_in_threadpool
 
+from deepshield.db import accounts
 from deepshield.db import repositories as repo
-from deepshield.db.models import JobState
+from deepshield.db.models import JobState, User, utcnow
 from deepshield.db.session import session_scope
 from deepshield.jobs.runner import QueueFull
-from deepshield.service.deps import ServicesDep
+from deepshield.service.deps import ServicesDep, UserDep
 from deepshield.service.errors import ApiError
 from deepshield.service.schemas import ErrorEnvelope, JobAccepted
 from deepshield.service.services import Services
@@ -25,18 +27,18 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/analyze-image", status_code=202, response_model=JobAccepted, responses=ERRORS)
-async def analyze_image(file: UploadFile, services: ServicesDep) -> JobAccepted:
+async def analyze_image(file: UploadFile, services: ServicesDep, user: UserDep) -> JobAccepted:
     """Queue a JPEG, PNG or WebP image for analysis."""
-    return await accept(file, "image", services)
+    return await accept(file, "image", services, user)
 
 
 @router.post("/analyze-video", status_code=202, response_model=JobAccepted, responses=ERRORS)
-async def analyze_video(file: UploadFile, services: ServicesDep) -> JobAccepted:
+async def analyze_video(file: UploadFile, services: ServicesDep, user: UserDep) -> JobAccepted:
     """Queue an MP4, MOV, WebM or MKV video for analysis."""
-    return await accept(file, "video", services)
+    return await accept(file, "video", services, user)
 
 
-async def accept(file: UploadFile, kind: str, services: Services) -> JobAccepted:
+async def accept(file: UploadFile, kind: str, services: Services, user: User | None) -> JobAccepted:
     settings = services.settings
     saved = await save_upload(
         file,
@@ -49,6 +51,19 @@ async def accept(file: UploadFile, kind: str, services: Services) -> JobAccepted
 
     def store() -> None:
         with session_scope(services.sessions) as session:
+            if user is not None and user.tier == "free":
+                # counted in the job's own transaction: a refused job never counts, two
+                # concurrent uploads can never both take the last slot
+                limit = settings.saas_free_daily_uploads
+                if not accounts.consume_daily_upload(
+                    session, user_id=user.id, day=utcnow().date(), limit=limit
+                ):
+                    raise ApiError(
+                        429,
+                        "QUOTA_EXCEEDED",
+                        f"the free tier allows {limit} uploads a day (UTC); try again tomorrow",
+                        {"Retry-After": str(seconds_until_utc_midnight())},
+                    )
             repo.create_job(
                 session,
                 job_id=job_id,
@@ -56,6 +71,7 @@ async def accept(file: UploadFile, kind: str, services: Services) -> JobAccepted
                 original_name=saved.original_name,
                 upload_name=saved.upload_name,
                 size_bytes=saved.size_bytes,
+                owner_id=user.id if user else None,
             )
 
     try:
@@ -76,6 +92,12 @@ async def accept(file: UploadFile, kind: str, services: Services) -> JobAccepted
         status_url=f"/api/results/{job_id}",
         events_url=f"/api/results/{job_id}/events",
     )
+
+
+def seconds_until_utc_midnight() -> int:
+    now = utcnow()
+    midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return max(1, int((midnight - now).total_seconds()))
 
 
 def _forget(services: Services, job_id: str, upload_name: str) -> None:
