@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
     from deepshield.config import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="DeepShield deepfake screening.")
@@ -279,6 +281,109 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     engine = make_engine(database_url(_settings()))
     upgrade(engine, revision)
     typer.echo(f"database at revision {current_revision(engine)}")
+
+
+users_app = typer.Typer(no_args_is_help=True, help="Accounts, for an operator.")
+app.add_typer(users_app, name="users")
+
+
+def _user_sessions() -> sessionmaker[Session]:
+    from deepshield.db.migrate import upgrade
+    from deepshield.db.session import database_url, make_engine, make_session_factory
+
+    engine = make_engine(database_url(_settings()))
+    upgrade(engine)
+    return make_session_factory(engine)
+
+
+@users_app.command("create")
+def users_create(
+    email: str,
+    tier: Annotated[str, typer.Option(help="free or pro")] = "free",
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
+    ] = "",
+) -> None:
+    """Create an account (the password is asked for, never echoed)."""
+    from email_validator import EmailNotValidError, validate_email
+    from sqlalchemy.exc import IntegrityError
+
+    from deepshield.db import accounts
+    from deepshield.db.session import session_scope
+    from deepshield.service.security import hash_password, password_problem
+
+    _check_tier(tier)
+    try:
+        email = validate_email(email, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if problem := password_problem(password):
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(2)
+    try:
+        with session_scope(_user_sessions()) as session:
+            user = accounts.create_user(
+                session, email=email, password_hash=hash_password(password), tier=tier
+            )
+    except IntegrityError as exc:
+        typer.echo(f"error: an account for {email} exists", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"created {user.email} ({user.tier}), id {user.id}")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """Every account with its tier and state."""
+    from deepshield.db import accounts
+    from deepshield.db.session import session_scope
+
+    with session_scope(_user_sessions()) as session:
+        for user in accounts.list_users(session):
+            state = "disabled" if user.disabled else "active"
+            typer.echo(f"{user.email}\t{user.tier}\t{state}\t{user.created_at:%Y-%m-%d}\t{user.id}")
+
+
+@users_app.command("set-tier")
+def users_set_tier(email: str, tier: str) -> None:
+    """Move an account to another tier (free: daily upload quota; pro: none)."""
+    _check_tier(tier)
+    _update_user(email, tier=tier)
+    typer.echo(f"{email}: tier {tier}")
+
+
+@users_app.command("disable")
+def users_disable(email: str) -> None:
+    """Block an account: its sessions stop working at once."""
+    _update_user(email, disabled=True)
+    typer.echo(f"{email}: disabled")
+
+
+@users_app.command("enable")
+def users_enable(email: str) -> None:
+    """Allow a disabled account again."""
+    _update_user(email, disabled=False)
+    typer.echo(f"{email}: enabled")
+
+
+def _check_tier(tier: str) -> None:
+    from deepshield.db.accounts import TIERS
+
+    if tier not in TIERS:
+        typer.echo(f"error: tier must be one of {', '.join(TIERS)}", err=True)
+        raise typer.Exit(2)
+
+
+def _update_user(email: str, **values: object) -> None:
+    from deepshield.db import accounts
+    from deepshield.db.session import session_scope
+
+    with session_scope(_user_sessions()) as session:
+        user = accounts.get_user_by_email(session, email=email)
+        if user is None:
+            typer.echo(f"error: no account for {email}", err=True)
+            raise typer.Exit(1)
+        accounts.update_user(session, user_id=user.id, **values)
 
 
 def main() -> None:
