@@ -278,3 +278,24 @@ def test_accounts_off_keeps_account_routes_closed(client: TestClient) -> None:
         and response.json()["error"]["error_code"] == "ACCOUNTS_DISABLED"
     )
     assert client.get("/api/jobs/me").status_code == 404
+
+
+def test_outdated_password_hash_is_upgraded_at_login(app_client: TestClient) -> None:
+    from argon2 import PasswordHasher
+
+    from deepshield.db import accounts
+    from deepshield.db.session import session_scope
+
+    services = app_client.app.state.services  # type: ignore[attr-defined]
+    weak = PasswordHasher(time_cost=1, memory_cost=8192).hash(PASSWORD)
+    with session_scope(services.sessions) as session:
+        accounts.create_user(session, email="old@example.org", password_hash=weak)
+    response = app_client.post(
+        "/api/auth/login", json={"email": "old@example.org", "password": PASSWORD}
+    )
+    assert response.status_code == 200
+    with session_scope(services.sessions) as session:
+        user = accounts.get_user_by_email(session, email="old@example.org")
+        assert user is not None and user.password_hash != weak
+        assert not PasswordHasher().check_needs_rehash(user.password_hash)
+        assert PasswordHasher().verify(user.password_hash, PASSWORD)
