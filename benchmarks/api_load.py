@@ -10,11 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,32 +19,9 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from make_clips import make_photo  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "STORAGE_DATA_DIR": str(data_dir), "LOG_LEVEL": "WARNING"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "deepshield", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    for _ in range(300):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/health/live", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.2)
-    process.kill()
-    raise SystemExit("server did not start")
+from tests.fixtures.server import free_port, start_server, stop_server  # noqa: E402
 
 
 async def one_round(base: str, photo: bytes, uploads: int) -> dict[str, float]:
@@ -99,8 +72,7 @@ def main() -> None:
             base = f"http://127.0.0.1:{port}/api"
             rounds = [asyncio.run(one_round(base, photo, args.uploads)) for _ in range(args.rounds)]
         finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=60)
+            stop_server(server)
     summary = {key: round(statistics.median(r[key] for r in rounds), 1) for key in rounds[0]}
     summary.update(
         uploads_per_round=args.uploads,
