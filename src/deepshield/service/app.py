@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from deepshield import __version__
@@ -23,6 +24,7 @@ from deepshield.service.rate_limit import RateLimitMiddleware
 from deepshield.service.request_context import RequestIdMiddleware
 from deepshield.service.routes import accounts, analyze, health, results
 from deepshield.service.services import build_services, resume_jobs
+from deepshield.web import pages
 
 log = logging.getLogger(__name__)
 MULTIPART_OVERHEAD = 64 * 1024
@@ -71,6 +73,8 @@ def create_app(settings: Settings | None = None, *, analyzer: Analyzer | None = 
     install_error_handlers(app, on_error=lambda code: _count_error(app, code))
     for router in (health.router, analyze.router, results.router, accounts.router):
         app.include_router(router, prefix="/api")
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     # added inside-out: the rate limit is innermost, CORS wraps it (so a 429 still carries
     # CORS headers and preflights are never limited), the request id wraps everything
     if settings.rate_limit_rps:

@@ -56,7 +56,7 @@ async def save_upload(
         size = await _copy_counting(file, path, max_bytes)
         if size == 0:
             raise ApiError(400, "EMPTY_FILE", "the uploaded file is empty")
-        await run_in_threadpool(_validate_media, path, kind, max_duration_s)
+        await run_in_threadpool(_validate_media, path, kind, max_duration_s, name)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
@@ -78,8 +78,9 @@ async def _copy_counting(file: UploadFile, path: Path, max_bytes: int) -> int:
     return size
 
 
-def _validate_media(path: Path, kind: str, max_duration_s: float) -> None:
-    """Magic bytes must match the route's kind, then the engine must really parse the file."""
+def _validate_media(path: Path, kind: str, max_duration_s: float, display: str) -> None:
+    """Magic bytes must match the route's kind, then the engine must really parse the file.
+    Engine messages name the stored file; the client sees its own file name instead."""
     try:
         found = sniff_kind(path)
         if found != kind:
@@ -100,4 +101,6 @@ def _validate_media(path: Path, kind: str, max_duration_s: float) -> None:
             ):
                 raise ApiError(422, "CORRUPT_VIDEO", "no frame of the video could be decoded")
     except MediaError as exc:
-        raise from_media_error(exc) from exc
+        raise from_media_error(
+            MediaError(exc.code, exc.message.replace(path.name, display))
+        ) from exc

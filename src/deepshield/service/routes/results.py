@@ -24,12 +24,22 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorEnvelope}}
 TERMINAL = {JobState.COMPLETED, JobState.FAILED}
 EVENTS_POLL_S = 0.25
 EVENTS_MAX_S = 3600
+HEATMAP_SUFFIX, CROP_SUFFIX = "_heatmap.png", "_crop.png"  # as engine/analyze.py names them
+
+
+def crop_name(heatmap_name: str) -> str:
+    return heatmap_name.replace(HEATMAP_SUFFIX, CROP_SUFFIX)
 
 
 def with_artifact_urls(job_id: str, payload: dict[str, Any]) -> dict[str, Any]:
     """The engine names heatmap files; the API serves them through the artifacts route."""
+    base = f"/api/artifacts/{job_id}"
     top = [
-        {**item, "heatmap_overlay_url": f"/api/artifacts/{job_id}/{item['heatmap_overlay_url']}"}
+        {
+            **item,
+            "heatmap_overlay_url": f"{base}/{item['heatmap_overlay_url']}",
+            "crop_url": f"{base}/{crop_name(item['heatmap_overlay_url'])}",
+        }
         if item.get("heatmap_overlay_url")
         else item
         for item in payload.get("top_k_suspicious", [])
