@@ -203,3 +203,16 @@ def test_bad_inputs_raise_clear_errors(
     with pytest.raises(errors.MediaError) as caught:
         analyzer.analyze(path)
     assert caught.value.code == code
+
+
+def test_fps_sampling_takes_one_frame_per_interval_without_a_false_warning(
+    astronaut: np.ndarray, tmp_path: Path
+) -> None:
+    path = write_video(tmp_path / "talk.mp4", talking_head(astronaut, 40), fps=10)  # 4 s
+    analyzer = Analyzer(Settings(VIDEO_SAMPLE_FPS=2, VIDEO_MAX_FRAMES=32))
+    result = analyzer.analyze(path).to_dict()
+    assert result["frames_sampled"] == 8
+    assert [f["frame_index"] for f in result["per_frame"]] == [2, 7, 12, 17, 22, 27, 32, 37]
+    assert result["warnings"] == []
+    capped = Analyzer(Settings(VIDEO_SAMPLE_FPS=10, VIDEO_MAX_FRAMES=5)).analyze(path).to_dict()
+    assert capped["frames_sampled"] == 5  # over the cap, spread uniformly instead

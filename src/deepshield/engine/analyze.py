@@ -23,7 +23,7 @@ from deepshield.engine.explain import heat_from_cam, overlay, save_png
 from deepshield.engine.faces import FaceDetector, create_detector, crop_face, select_faces
 from deepshield.engine.media import load_image, sniff_kind
 from deepshield.engine.tracking import FaceTracker
-from deepshield.engine.video import Frame, probe_video, sample_video_frames
+from deepshield.engine.video import Frame, probe_video, sample_targets, sample_video_frames
 
 PIPELINE_VERSION = "0.1.0"
 STAGES = (
@@ -135,13 +135,14 @@ class Analyzer:
                 codec=info.codec,
                 container=info.container,
             )
+            fps = self.settings.video_sample_fps
             frames = sample_video_frames(
                 path,
                 frames_wanted,
-                fps=self.settings.video_sample_fps,
+                fps=fps,
                 max_duration_s=self.settings.video_max_duration_seconds,
             )
-            expected = frames_wanted
+            expected = len(sample_targets(info.duration_s, frames_wanted, fps))
         report("frame_extraction", 5.0)
         detections, frames_sampled = self._detect(frames, expected, report)
         report("inference", 70.0)
