@@ -61,8 +61,8 @@ def timed_detect(
     return faces, (time.perf_counter() - start) * 1000
 
 
-def run(detector_name: str, data_dir: Path) -> dict[str, object]:
-    detector = create_detector(detector_name)
+def run(detector_name: str, data_dir: Path, max_side: int = 640) -> dict[str, object]:
+    detector = create_detector(detector_name, max_side=max_side)
     paths = sorted(data_dir.glob("*/*.jpg"))
     detector.detect(load_rgb(paths[0]))  # warm-up
     found, extra, times = 0, 0, []
@@ -88,6 +88,7 @@ def run(detector_name: str, data_dir: Path) -> dict[str, object]:
     false_on_empty = sum(len(detector.detect(img)) for img in no_face_images())
     return {
         "detector": detector_name,
+        "max_side": max_side,
         "images": len(paths),
         "recall": found / len(paths),
         "extra_detections_single_face": extra,
@@ -105,16 +106,19 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--detectors", nargs="+", default=["centerface", "haar"])
+    parser.add_argument(
+        "--max-sides", nargs="+", type=int, default=[640], help="detection sizes to try"
+    )
     args = parser.parse_args()
     if not args.data.is_dir():
         raise SystemExit(f"data folder not found: {args.data}")
-    results = [run(name, args.data) for name in args.detectors]
+    results = [run(name, args.data, side) for name in args.detectors for side in args.max_sides]
     if args.json:
         print(json.dumps(results, indent=2))
         return
     for r in results:
         print(
-            f"{r['detector']:>10}: recall {r['recall']:.4f} on {r['images']} faces, "
+            f"{r['detector']:>10} @{r['max_side']}px: recall {r['recall']:.4f} on {r['images']} faces, "
             f"{r['extra_detections_single_face']} extra; multi-face recall "
             f"{r['multi_face_recall']:.3f} ({r['multi_face_extra']} extra); "
             f"{r['false_detections_no_face_images']} detections on {r['no_face_images']} face-free "

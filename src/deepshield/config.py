@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     face_min_confidence: float = Field(default=0.5, ge=0, le=1, alias="FACE_MIN_CONFIDENCE")
     face_min_face_size: int = Field(default=40, ge=1, alias="FACE_MIN_FACE_SIZE")
     face_min_relative_area: float = Field(default=0.1, ge=0, le=1, alias="FACE_MIN_RELATIVE_AREA")
+    face_detect_max_side: int = Field(default=640, ge=64, le=4096, alias="FACE_DETECT_MAX_SIDE")
 
     # classifier
     infer_batch_size: int = Field(default=16, gt=0, alias="INFER_BATCH_SIZE")

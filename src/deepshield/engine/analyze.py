@@ -86,6 +86,7 @@ class Analyzer:
         self.detector = detector or create_detector(
             settings.face_detector,
             min_confidence=settings.face_min_confidence,
+            max_side=settings.face_detect_max_side,
             threads=settings.infer_threads,
         )
         self.classifier = classifier or FaceClassifier(
