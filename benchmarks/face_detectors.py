@@ -118,7 +118,8 @@ def main() -> None:
         return
     for r in results:
         print(
-            f"{r['detector']:>10} @{r['max_side']}px: recall {r['recall']:.4f} on {r['images']} faces, "
+            f"{r['detector']:>10} @{r['max_side']}px: recall {r['recall']:.4f} "
+            f"on {r['images']} faces, "
             f"{r['extra_detections_single_face']} extra; multi-face recall "
             f"{r['multi_face_recall']:.3f} ({r['multi_face_extra']} extra); "
             f"{r['false_detections_no_face_images']} detections on {r['no_face_images']} face-free "
