@@ -200,3 +200,35 @@ def test_accounts_register_upload_logout_and_privacy(
     )
     assert other.is_hidden("#result")
     second.close()
+
+
+def test_keyboard_only_upload_with_visible_focus(
+    page: Any, base_url: str, media: dict[str, Path]
+) -> None:
+    page.goto(base_url + "/")
+    page.keyboard.press("Tab")  # the skip link comes first
+    assert page.evaluate("document.activeElement.className") == "skip"
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "file-input":
+            break
+    assert page.evaluate("document.activeElement.id") == "file-input"
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"  # focus is visible
+    assert page.evaluate("document.querySelector('label[for=file-input]') !== null")
+    page.set_input_files("#file-input", str(media["photo"]))
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "upload-button"
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#result:not([hidden])", timeout=RESULT_TIMEOUT_MS)
+
+
+def test_print_stylesheet_keeps_the_result_and_drops_the_controls(
+    page: Any, base_url: str, media: dict[str, Path]
+) -> None:
+    analyse(page, base_url, media["photo"])
+    page.emulate_media(media="print")
+    assert page.is_hidden("#upload-section") and page.is_hidden("nav")
+    assert page.is_visible("#verdict") and page.is_visible("#frames")
+    pdf = page.pdf()  # what "save as PDF" produces
+    assert pdf[:5] == b"%PDF-" and len(pdf) > 20_000
