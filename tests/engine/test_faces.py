@@ -81,3 +81,20 @@ def test_crop_is_square_with_margin_and_black_padding(astronaut: np.ndarray) -> 
     expected = cv2.resize(astronaut[0:115, 0:115], (199, 199), interpolation=cv2.INTER_AREA)
     assert np.abs(crop.pixels[30:200, 30:200].astype(int) - expected[4:174, 4:174]).mean() < 6
     assert np.allclose(crop.landmarks[0], (np.array([30, 40]) + 15) * 224 / 130)
+
+
+def test_detection_size_follows_the_smallest_face_worth_classifying() -> None:
+    detector = create_detector("centerface", max_side=640, min_face_px=40)
+    assert detector.detection_side(768, 768) == 320  # 768 * 16 / 40 = 307, floor 320
+    assert detector.detection_side(1024, 1024) == 410  # a 40 px face still spans 16 px
+    assert detector.detection_side(1080, 1920) == 640  # capped
+    assert create_detector("centerface", max_side=640).detection_side(768, 768) == 640
+
+
+def test_small_faces_in_a_large_frame_are_still_found(astronaut: np.ndarray) -> None:
+    """A 1080p frame whose only face is about 60 px wide (searched at 640 px: 20 px there)."""
+    frame = np.full((1080, 1920, 3), 100, np.uint8)
+    tile = cv2.resize(astronaut[0:300, 100:400], (160, 160), interpolation=cv2.INTER_AREA)
+    frame[500:660, 900:1060] = tile
+    faces = create_detector("centerface", min_face_px=40).detect(frame)
+    assert len(faces) == 1 and 920 < faces[0].box[0] < 960 and faces[0].width > 40

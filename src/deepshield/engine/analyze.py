@@ -88,6 +88,7 @@ class Analyzer:
             min_confidence=settings.face_min_confidence,
             max_side=settings.face_detect_max_side,
             threads=settings.infer_threads,
+            min_face_px=settings.face_min_face_size,
         )
         self.classifier = classifier or FaceClassifier(
             settings.deepshield_model_path,

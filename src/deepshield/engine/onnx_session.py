@@ -17,4 +17,8 @@ def create_session(path: Path, *, threads: int = 0) -> ort.InferenceSession:
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
+    # Two sessions (detector, classifier) run one after the other in each analysis; with
+    # ORT's default spin-waiting, the idle pool's threads keep spinning and steal the cores
+    # the busy one needs. Sleeping idle threads measured faster on 2 cores (benchmarks/engine.py).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
