@@ -6,9 +6,10 @@ file is opened with only the ``file`` protocol allowed. Limits (duration, resolu
 checked from the header before any frame is decoded.
 
 Sampling: ``uniform`` N timestamps over the duration. Each target is reached by decoding forward
-when it is close ahead, or by seeking to the keyframe before it otherwise; on the way, H.264
-non-reference frames are skipped until the decoder is near the target. A long video is never
-decoded whole and frames are yielded one at a time (never all held in memory).
+when it is close ahead, or by seeking to the keyframe before it otherwise. A long video is never
+decoded whole and frames are yielded one at a time (never all held in memory). (Skipping H.264
+non-reference frames on the way was tried and removed: under frame threading it returned
+pictures that did not match their timestamps.)
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from deepshield.engine import errors
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".webm", ".mkv"}
 MAX_VIDEO_PIXELS = 4096 * 2304
 SEEK_INSTEAD_AFTER_S = 2.0  # a target further ahead than this is reached by seeking
-NEAR_TARGET_S = 0.25  # closer than this to a target, every frame is decoded
 
 
 @dataclass(frozen=True)
@@ -185,9 +185,6 @@ def _frames_at(
     time_base = float(stream.time_base or Fraction(1, 1000))
     start = (stream.start_time or 0) * time_base
     half_frame = 0.5 / info.fps
-    codec = stream.codec_context
-    # H.264 marks non-reference frames reliably; HEVC's temporal sub-layers make skipping unsafe
-    skip_when_far = codec.name == "h264"
     decoder: Iterator[av.VideoFrame] | None = None
     position = -1.0  # time of the last decoded frame
     last_index = -1
@@ -204,10 +201,6 @@ def _frames_at(
                 position = frame.pts * time_base - start
                 if position + half_frame >= target:
                     break
-                if skip_when_far:
-                    # far from the target only reference frames matter (later frames decode
-                    # from them); near it, decode everything so the nearest frame is found
-                    codec.skip_frame = "NONREF" if target - position > NEAR_TARGET_S else "DEFAULT"
             else:
                 return  # the stream ended before the target (duration overstated)
             index = round(position * info.fps)
