@@ -101,12 +101,25 @@ class FaceClassifier:
             return self._session
 
     def predict(self, crops: np.ndarray) -> Predictions:
-        """Scores for (N, S, S, 3) uint8 RGB face crops, S = the card's input size."""
-        if crops.ndim != 4 or crops.shape[1:] != (self.input_size, self.input_size, 3):
-            raise ValueError(
-                f"expected (N, {self.input_size}, {self.input_size}, 3) crops, got {crops.shape}"
+        """Scores for (N, S, S, 3) uint8 RGB face crops, S = the card's input size. Crops are
+        normalised one batch at a time, so memory does not grow with N (a float copy of every
+        crop of a long video would be ~0.6 MB each)."""
+        size = self.input_size
+        if crops.ndim != 4 or crops.shape[1:] != (size, size, 3):
+            raise ValueError(f"expected (N, {size}, {size}, 3) crops, got {crops.shape}")
+        parts = [
+            self.predict_normalised(
+                normalise(crops[i : i + self.batch_size], self.card.mean, self.card.std)
             )
-        return self.predict_normalised(normalise(crops, self.card.mean, self.card.std))
+            for i in range(0, len(crops), self.batch_size)
+        ]
+        if not parts:
+            return self.predict_normalised(np.zeros((0, 3, size, size), np.float32))
+        return Predictions(
+            p_fake=np.concatenate([p.p_fake for p in parts]),
+            margins=np.concatenate([p.margins for p in parts]),
+            cams=np.concatenate([p.cams for p in parts]),
+        )
 
     def predict_normalised(self, images: np.ndarray) -> Predictions:
         session = self.load()
