@@ -163,16 +163,20 @@ def test_history_lists_and_deletes_this_browsers_jobs(
     )
 
 
+def register_in_browser(page: Any, url: str, email: str, password: str) -> None:
+    page.goto(url + "/register")
+    page.fill("#email", email)
+    page.fill("#password", password)
+    page.click("#account-form button")
+    page.wait_for_url(url + "/")
+
+
 def test_accounts_register_upload_logout_and_privacy(
     browser: Any, accounts_url: str, media: dict[str, Path]
 ) -> None:
     first = browser.new_context()
     page = first.new_page()
-    page.goto(accounts_url + "/register")
-    page.fill("#email", "reviewer@example.org")
-    page.fill("#password", "a long passphrase")
-    page.click("#account-form button")
-    page.wait_for_url(accounts_url + "/")
+    register_in_browser(page, accounts_url, "reviewer@example.org", "a long passphrase")
     page.wait_for_selector("#account-email:not([hidden])")
     analyse(page, accounts_url, media["photo"])
     result_url = page.url
@@ -189,11 +193,7 @@ def test_accounts_register_upload_logout_and_privacy(
 
     second = browser.new_context()
     other = second.new_page()
-    other.goto(accounts_url + "/register")
-    other.fill("#email", "someone-else@example.org")
-    other.fill("#password", "another long passphrase")
-    other.click("#account-form button")
-    other.wait_for_url(accounts_url + "/")
+    register_in_browser(other, accounts_url, "someone-else@example.org", "another long passphrase")
     other.goto(result_url)
     other.wait_for_function(
         "() => document.querySelector('#upload-error').textContent.includes('not yours')"

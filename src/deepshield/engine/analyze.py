@@ -172,16 +172,9 @@ class Analyzer:
                 f"only {frames_sampled} distinct frames could be sampled (asked for {expected})"
             )
         return AnalysisResult(
-            final_score=verdict.final_score,
-            decision_threshold=verdict.decision_threshold,
-            predicted_manipulation=verdict.predicted_manipulation,
-            confidence_label=verdict.confidence_label,
-            confidence_explanation=verdict.confidence_explanation,
-            aggregation_method=verdict.aggregation_method,
+            **{k: v for k, v in asdict(verdict).items() if k != "people"},
             frames_sampled=frames_sampled,
             frames_with_face=len({d.frame_index for d in detections}),
-            low_confidence=verdict.low_confidence,
-            low_confidence_reason=verdict.low_confidence_reason,
             top_k_suspicious=top,
             per_frame=[
                 {
