@@ -44,6 +44,10 @@ def test_oversize_chunked_upload_without_content_length(client: TestClient, data
     assert response.status_code == 413
     assert response.json()["error"]["error_code"] == "FILE_TOO_LARGE"
     assert_nothing_stored(client, data_dir)
+    assert (
+        'deepshield_errors_total{error_code="FILE_TOO_LARGE"} 1.0'
+        in client.get("/api/metrics").text
+    )
 
 
 def test_oversize_upload_with_content_length(client: TestClient, data_dir: Path) -> None:

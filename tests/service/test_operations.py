@@ -98,6 +98,8 @@ def test_rate_limit_and_cors(data_dir: Path, shared_analyzer: Analyzer) -> None:
             limited.json()["error"]["error_code"] == "RATE_LIMITED"
             and int(limited.headers["retry-after"]) >= 1
         )
+        metrics = client.get("/api/metrics").text  # probes and metrics are exempt from the limit
+        assert 'deepshield_errors_total{error_code="RATE_LIMITED"}' in metrics
         assert all(
             client.get("/api/health/live").status_code == 200 for _ in range(5)
         )  # probes exempt

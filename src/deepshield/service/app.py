@@ -70,7 +70,11 @@ def create_app(settings: Settings | None = None, *, analyzer: Analyzer | None = 
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
     )
-    install_error_handlers(app, on_error=lambda code: _count_error(app, code))
+
+    def count_error(code: str) -> None:
+        _count_error(app, code)
+
+    install_error_handlers(app, on_error=count_error)
     for router in (health.router, analyze.router, results.router, accounts.router):
         app.include_router(router, prefix="/api")
     app.include_router(pages.router)
@@ -78,7 +82,7 @@ def create_app(settings: Settings | None = None, *, analyzer: Analyzer | None = 
     # added inside-out: the rate limit is innermost, CORS wraps it (so a 429 still carries
     # CORS headers and preflights are never limited), the request id wraps everything
     if settings.rate_limit_rps:
-        app.add_middleware(RateLimitMiddleware, rate=settings.rate_limit_rps)
+        app.add_middleware(RateLimitMiddleware, rate=settings.rate_limit_rps, on_error=count_error)
     origins = [o.strip() for o in settings.cors_allowed_origins.split(",") if o.strip()]
     if origins:
         app.add_middleware(
@@ -91,6 +95,7 @@ def create_app(settings: Settings | None = None, *, analyzer: Analyzer | None = 
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.file_max_upload_mb * 1024 * 1024 + MULTIPART_OVERHEAD,
+        on_error=count_error,
     )
     app.add_middleware(RequestIdMiddleware)
     return app

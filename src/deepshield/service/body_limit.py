@@ -7,6 +7,8 @@ many (chunked, no Content-Length) is stopped the moment the count passes the lim
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from deepshield.service.errors import envelope
@@ -15,8 +17,11 @@ MESSAGE = "the upload is larger than allowed"
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, on_error: Callable[[str], None] | None = None
+    ) -> None:
         self.app, self.max_bytes = app, max_bytes
+        self.on_error = on_error or (lambda code: None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -24,6 +29,7 @@ class BodyLimitMiddleware:
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            self.on_error("FILE_TOO_LARGE")
             await envelope(413, "FILE_TOO_LARGE", MESSAGE, {"Connection": "close"})(
                 scope, receive, send
             )
@@ -49,9 +55,11 @@ class BodyLimitMiddleware:
                 await send(message)
             elif not answered and message["type"] == "http.response.start":
                 answered = True
+                self.on_error("FILE_TOO_LARGE")
                 await too_large(scope, receive, send)
 
         too_large = envelope(413, "FILE_TOO_LARGE", MESSAGE, {"Connection": "close"})
         await self.app(scope, counting_receive, guarded_send)
         if exceeded and not answered:
+            self.on_error("FILE_TOO_LARGE")
             await too_large(scope, receive, send)

@@ -7,6 +7,7 @@ deployment should rate-limit at its proxy."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -16,8 +17,15 @@ EXEMPT_PREFIXES = ("/api/health", "/api/metrics")
 
 
 class RateLimitMiddleware:
-    def __init__(self, app: ASGIApp, rate: float, burst: float | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        rate: float,
+        burst: float | None = None,
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
         self.app, self.rate = app, rate
+        self.on_error = on_error or (lambda code: None)
         self.burst = burst or max(1.0, rate * 2)
         self._buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, last time)
 
@@ -32,6 +40,7 @@ class RateLimitMiddleware:
         if tokens < 1:
             self._buckets[client] = (tokens, now)
             retry = max(1, round((1 - tokens) / self.rate))
+            self.on_error("RATE_LIMITED")
             response = envelope(
                 429, "RATE_LIMITED", "too many requests; slow down", {"Retry-After": str(retry)}
             )
