@@ -14,7 +14,7 @@ pictures that did not match their timestamps.)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -163,7 +163,7 @@ def sample_video_frames(
     fps: float | None = None,
     max_duration_s: float | None = None,
     max_pixels: int = MAX_VIDEO_PIXELS,
-) -> Iterator[Frame]:
+) -> Generator[Frame, None, None]:
     """Yield up to ``count`` frames (uniformly, or at ``fps``) in time order, one at a time."""
     path = Path(path)
     with _open(path) as container:

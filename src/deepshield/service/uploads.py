@@ -5,6 +5,7 @@ real parse by the engine. Any rejection removes the file; nothing half-stored re
 from __future__ import annotations
 
 import uuid
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -13,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from deepshield.engine.errors import MediaError
 from deepshield.engine.media import load_image, sniff_kind
-from deepshield.engine.video import probe_video, sample_video_frames
+from deepshield.engine.video import sample_video_frames
 from deepshield.service.errors import ApiError, from_media_error
 from deepshield.storage import Storage
 
@@ -82,24 +83,18 @@ def _validate_media(path: Path, kind: str, max_duration_s: float, display: str) 
     """Magic bytes must match the route's kind, then the engine must really parse the file.
     Engine messages name the stored file; the client sees its own file name instead."""
     try:
-        found = sniff_kind(path)
-        if found != kind:
+        if sniff_kind(path) != kind:
+            article = "an" if kind == "image" else "a"
             raise ApiError(
-                415,
-                "UNSUPPORTED_MEDIA_TYPE",
-                f"the file's content is not an {kind}"
-                if kind == "image"
-                else f"the file's content is not a {kind}",
+                415, "UNSUPPORTED_MEDIA_TYPE", f"the file's content is not {article} {kind}"
             )
         if kind == "image":
             load_image(path)
         else:
-            probe_video(path, max_duration_s=max_duration_s)
-            if (
-                next(iter(sample_video_frames(path, 1, max_duration_s=max_duration_s)), None)
-                is None
-            ):
-                raise ApiError(422, "CORRUPT_VIDEO", "no frame of the video could be decoded")
+            # the sampler checks the header limits first, then must decode one real frame
+            with closing(sample_video_frames(path, 1, max_duration_s=max_duration_s)) as frames:
+                if next(frames, None) is None:
+                    raise ApiError(422, "CORRUPT_VIDEO", "no frame of the video could be decoded")
     except MediaError as exc:
         raise from_media_error(
             MediaError(exc.code, exc.message.replace(path.name, display))
