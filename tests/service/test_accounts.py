@@ -17,7 +17,6 @@ from fastapi.testclient import TestClient
 
 from deepshield.engine.analyze import Analyzer
 from deepshield.service.app import create_app
-from deepshield.service.routes import accounts as account_routes
 from tests.service.conftest import make_settings, wait_for
 
 SECRET = "s" * 40
@@ -33,12 +32,6 @@ def auth_settings(data_dir: Path, **extra: Any) -> Any:
         SAAS_AUTH_COOKIE_SECURE=False,
         **extra,
     )
-
-
-@pytest.fixture(autouse=True)
-def fresh_limiters() -> None:
-    account_routes.login_limiter._attempts.clear()
-    account_routes.register_limiter._attempts.clear()
 
 
 @pytest.fixture

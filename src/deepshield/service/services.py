@@ -4,7 +4,7 @@ metrics. Kept on ``app.state.services``."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 from sqlalchemy import Engine, text
@@ -18,6 +18,7 @@ from deepshield.engine.analyze import Analyzer
 from deepshield.jobs.runner import InProcessRunner, JobRunner, QueueFull
 from deepshield.jobs.task import JobContext, run_job
 from deepshield.metrics import Metrics
+from deepshield.service.auth import AttemptLimiter
 from deepshield.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,13 @@ class Services:
     metrics: Metrics
     runner: JobRunner
     runner_name: str
+    # per client address and per account; per client address
+    login_limiter: AttemptLimiter = field(
+        default_factory=lambda: AttemptLimiter(limit=10, window_s=300)
+    )
+    register_limiter: AttemptLimiter = field(
+        default_factory=lambda: AttemptLimiter(limit=10, window_s=3600)
+    )
 
     def job_counts(self) -> dict[str, int]:
         with session_scope(self.sessions) as session:

@@ -15,7 +15,6 @@ from deepshield.db import accounts
 from deepshield.db import repositories as repo
 from deepshield.db.models import User, utcnow
 from deepshield.db.session import session_scope
-from deepshield.service.auth import AttemptLimiter
 from deepshield.service.deps import ServicesDep, SessionDep, SignedInDep
 from deepshield.service.errors import ApiError
 from deepshield.service.routes.results import job_status
@@ -32,8 +31,6 @@ router = APIRouter(tags=["accounts"])
 ERRORS: dict[int | str, dict[str, Any]] = {
     c: {"model": ErrorEnvelope} for c in (401, 404, 409, 422, 429)
 }
-login_limiter = AttemptLimiter(limit=10, window_s=300)  # per client address and per account
-register_limiter = AttemptLimiter(limit=10, window_s=3600)  # per client address
 
 
 class Credentials(BaseModel):
@@ -106,7 +103,7 @@ async def register(
 ) -> SessionOut:
     """Create an account (free tier) and log in."""
     require_accounts(services)
-    register_limiter.check(f"ip:{client_address(request)}")
+    services.register_limiter.check(f"ip:{client_address(request)}")
     if problem := password_problem(credentials.password):
         raise ApiError(422, "WEAK_PASSWORD", problem)
     password_hash = await run_in_threadpool(hash_password, credentials.password)
@@ -133,7 +130,7 @@ async def login(
     """Log in; the answer is the same for an unknown email and a wrong password."""
     require_accounts(services)
     email = credentials.email.lower()
-    login_limiter.check(f"ip:{client_address(request)}", f"account:{email}")
+    services.login_limiter.check(f"ip:{client_address(request)}", f"account:{email}")
 
     def check() -> User:
         with session_scope(services.sessions) as session:
