@@ -172,8 +172,8 @@ def evaluate(
     _require_extra("eval", "sklearn", "matplotlib")
     import json
 
+    from deepshield.engine.analyze import Analyzer
     from deepshield.engine.classifier import FaceClassifier
-    from deepshield.engine.faces import create_detector
     from deepshield.training.evaluate import (
         EvaluationInputError,
         files_from_csv,
@@ -194,13 +194,13 @@ def evaluate(
             items = files_in(real, 0) + files_in(fake, 1)
         else:
             raise EvaluationInputError("give --real DIR and --fake DIR, or --labels CSV")
-        classifier = FaceClassifier(model or settings.deepshield_model_path)
-        detector = create_detector(
-            settings.face_detector, min_confidence=settings.face_min_confidence
+        classifier = FaceClassifier(
+            model or settings.deepshield_model_path,
+            threads=settings.infer_threads,
+            batch_size=settings.infer_batch_size,
         )
-        report = run_evaluation(
-            items, detector, classifier, threshold=threshold, video_frames=video_frames
-        )
+        analyzer = Analyzer(settings, classifier=classifier)
+        report = run_evaluation(items, analyzer, threshold=threshold, video_frames=video_frames)
     except (EvaluationInputError, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

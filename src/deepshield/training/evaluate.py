@@ -1,5 +1,5 @@
 """``deepshield evaluate``: score labelled folders (or a CSV) of face images and videos with the
-serving face stage and classifier, then report detection and calibration metrics.
+serving analysis itself (:class:`Analyzer`), then report detection and calibration metrics.
 
 Needs the ``eval`` extra (scikit-learn, matplotlib), not torch. Files without a face and files
 that cannot be read are counted and listed, never silently dropped; they are left out of the
@@ -15,15 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from deepshield.engine.classifier import FaceClassifier
+from deepshield.engine.analyze import Analyzer
 from deepshield.engine.errors import MediaError
-from deepshield.engine.faces import FaceDetector, crop_face, select_faces
-from deepshield.engine.media import load_image
-from deepshield.engine.video import VIDEO_SUFFIXES, sample_video_frames
+from deepshield.engine.media import MEDIA_SUFFIXES
 from deepshield.training.metrics import Metrics, compute_metrics
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
-MEDIA_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES
 LABELS = {"real": 0, "0": 0, "fake": 1, "1": 1}
 
 
@@ -104,37 +100,16 @@ def files_from_csv(csv_path: Path) -> list[LabelledFile]:
     return items
 
 
-def score_image(
-    image: np.ndarray, detector: FaceDetector, classifier: FaceClassifier
-) -> tuple[float | None, int]:
-    """The most suspicious face decides the image's score; None when no face is found."""
-    faces = select_faces(detector.detect(image), min_relative_area=0.1, min_size=20)
-    if not faces:
-        return None, 0
-    crops = np.stack([crop_face(image, face, size=classifier.input_size).pixels for face in faces])
-    return float(classifier.predict(crops).p_fake.max()), len(faces)
-
-
-def score_file(
-    path: Path, detector: FaceDetector, classifier: FaceClassifier, frames: int
-) -> tuple[float | None, int]:
-    if path.suffix.lower() not in VIDEO_SUFFIXES:
-        return score_image(load_image(path), detector, classifier)
-    frame_scores, faces = [], 0
-    for frame in sample_video_frames(path, frames):
-        score, count = score_image(frame.image, detector, classifier)
-        faces += count
-        if score is not None:
-            frame_scores.append(score)
-    if not frame_scores:
-        return None, 0
-    return float(np.mean(frame_scores)), faces  # video level: mean of per-frame scores
+def score_file(path: Path, analyzer: Analyzer, frames: int) -> tuple[float | None, int]:
+    """(file score, faces scored) from the very analysis ``scan`` and the API run: the same
+    face selection, sampling, limits and per-person aggregation. None when no face is found."""
+    result = analyzer.analyze(path, top_k=0, sample_frames=frames)
+    return result.final_score, len(result.per_frame)
 
 
 def evaluate(
     items: list[LabelledFile],
-    detector: FaceDetector,
-    classifier: FaceClassifier,
+    analyzer: Analyzer,
     *,
     threshold: float | None = None,
     video_frames: int = 16,
@@ -144,9 +119,7 @@ def evaluate(
     for item in items:
         outcome = Outcome(item)
         try:
-            outcome.p_fake, outcome.faces = score_file(
-                item.path, detector, classifier, video_frames
-            )
+            outcome.p_fake, outcome.faces = score_file(item.path, analyzer, video_frames)
             if outcome.p_fake is None:
                 outcome.problem = "no_face"
         except MediaError as exc:
@@ -162,7 +135,7 @@ def evaluate(
             "need at least one scored real and one scored fake file; "
             f"scored {int((labels == 0).sum())} real and {int((labels == 1).sum())} fake"
         )
-    cut = classifier.threshold if threshold is None else threshold
+    cut = analyzer.threshold if threshold is None else threshold
     per_source: dict[str, Metrics] = {}
     fake_sources = sorted({o.item.source for o in scored if o.item.label == 1})
     if len(fake_sources) > 1:
