@@ -14,8 +14,7 @@ from rich.table import Table
 
 from deepshield.engine.analyze import Analyzer
 from deepshield.engine.errors import MediaError
-
-MEDIA_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".mp4", ".m4v", ".mov", ".webm", ".mkv"}
+from deepshield.engine.media import MEDIA_SUFFIXES
 
 
 class UsageError(ValueError):

@@ -10,9 +10,11 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from deepshield.engine import errors
-from deepshield.engine.video import demuxer_for
+from deepshield.engine.video import VIDEO_SUFFIXES, demuxer_for
 
 IMAGE_FORMATS = ("JPEG", "PNG", "WEBP")
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
+MEDIA_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES  # for finding media in folders by name
 MAX_IMAGE_PIXELS = 50_000_000  # ~ 8660 x 5770; Pillow's default is 89 M and only warns
 
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from deepshield.engine import errors
 
-VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".webm", ".mkv"}
+VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".webm", ".mkv"})
 MAX_VIDEO_PIXELS = 4096 * 2304
 SEEK_INSTEAD_AFTER_S = 2.0  # a target further ahead than this is reached by seeking
 

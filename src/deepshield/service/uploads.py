@@ -13,16 +13,13 @@ from fastapi import UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from deepshield.engine.errors import MediaError
-from deepshield.engine.media import load_image, sniff_kind
-from deepshield.engine.video import sample_video_frames
+from deepshield.engine.media import IMAGE_SUFFIXES, load_image, sniff_kind
+from deepshield.engine.video import VIDEO_SUFFIXES, sample_video_frames
 from deepshield.service.errors import ApiError, from_media_error
 from deepshield.storage import Storage
 
 CHUNK = 1024 * 1024
-EXTENSIONS = {
-    "image": {".jpg", ".jpeg", ".png", ".webp"},
-    "video": {".mp4", ".m4v", ".mov", ".webm", ".mkv"},
-}
+EXTENSIONS = {"image": IMAGE_SUFFIXES, "video": VIDEO_SUFFIXES}
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,9 @@ import numpy as np
 
 from deepshield.engine.classifier import IMAGENET_MEAN, IMAGENET_STD, normalise
 from deepshield.engine.faces import FaceDetector, crop_face, select_faces
-from deepshield.engine.media import load_image
+from deepshield.engine.media import IMAGE_SUFFIXES, load_image
 from deepshield.training.sbi import self_blend
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 SPLIT_FRACTIONS = (0.70, 0.15, 0.15)  # train, val, test
 # JPEG re-encoding in augmentation: light, since heavy JPEG erases the high-frequency traces that
 # give StyleGAN2 faces away (a GPU sweep of 16 recipes, recorded in the README, chose these)
