@@ -36,6 +36,7 @@ STAGES = (
     "saving_results",
 )
 ProgressCallback = Callable[[str, float], None]  # stage, percent of the whole analysis
+HEATMAP_SUFFIX, CROP_SUFFIX = "_heatmap.png", "_crop.png"  # artifact names: <stem><suffix>
 
 
 @dataclass
@@ -210,9 +211,9 @@ class Analyzer:
             if artifacts_dir is not None:
                 stem = f"top{rank}_frame{score.frame_index}_person{score.person_id}"
                 heat = heat_from_cam(cams[i], self.classifier.input_size)
-                save_png(artifacts_dir / f"{stem}_crop.png", detections[i].crop)
+                save_png(artifacts_dir / f"{stem}{CROP_SUFFIX}", detections[i].crop)
                 heatmap = save_png(
-                    artifacts_dir / f"{stem}_heatmap.png", overlay(detections[i].crop, heat)
+                    artifacts_dir / f"{stem}{HEATMAP_SUFFIX}", overlay(detections[i].crop, heat)
                 )
                 name = heatmap.name
             top.append(

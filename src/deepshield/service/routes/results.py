@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from deepshield.db import repositories as repo
 from deepshield.db.models import Job, JobState
 from deepshield.db.session import session_scope
+from deepshield.engine.analyze import CROP_SUFFIX, HEATMAP_SUFFIX
 from deepshield.service.deps import JobDep, ServicesDep, SessionDep
 from deepshield.service.errors import ApiError
 from deepshield.service.schemas import ErrorBody, ErrorEnvelope, JobStatus
@@ -24,7 +25,6 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorEnvelope}}
 TERMINAL = {JobState.COMPLETED, JobState.FAILED}
 EVENTS_POLL_S = 0.25
 EVENTS_MAX_S = 3600
-HEATMAP_SUFFIX, CROP_SUFFIX = "_heatmap.png", "_crop.png"  # as engine/analyze.py names them
 
 
 def crop_name(heatmap_name: str) -> str:
