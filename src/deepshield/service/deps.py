@@ -48,12 +48,17 @@ def current_user(request: Request, services: ServicesDep) -> User | None:
 UserDep = Annotated[User | None, Depends(current_user)]
 
 
+def require_accounts(services: Services) -> None:
+    """404 for the account routes when accounts are off: they do not exist then."""
+    if not services.settings.saas_require_auth:
+        raise ApiError(404, "ACCOUNTS_DISABLED", "accounts are not enabled on this server")
+
+
 def signed_in_user(
     request: Request, services: ServicesDep, session: SessionDep
 ) -> tuple[User, str]:
     """(user, session id) for the account routes; 404 when accounts are off."""
-    if not services.settings.saas_require_auth:
-        raise ApiError(404, "ACCOUNTS_DISABLED", "accounts are not enabled on this server")
+    require_accounts(services)
     return authenticate(request, services.settings, session)
 
 

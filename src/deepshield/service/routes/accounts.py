@@ -15,7 +15,7 @@ from deepshield.db import accounts
 from deepshield.db import repositories as repo
 from deepshield.db.models import User, utcnow
 from deepshield.db.session import session_scope
-from deepshield.service.deps import ServicesDep, SessionDep, SignedInDep
+from deepshield.service.deps import ServicesDep, SessionDep, SignedInDep, require_accounts
 from deepshield.service.errors import ApiError
 from deepshield.service.routes.results import job_status
 from deepshield.service.schemas import ErrorEnvelope, JobStatus
@@ -86,11 +86,6 @@ def start_session(services: Services, user: User, response: Response) -> Session
     return SessionOut(
         user=account, access_token=issued.token if settings.saas_return_token_in_body else None
     )
-
-
-def require_accounts(services: Services) -> None:
-    if not services.settings.saas_require_auth:
-        raise ApiError(404, "ACCOUNTS_DISABLED", "accounts are not enabled on this server")
 
 
 def client_address(request: Request) -> str:
