@@ -68,7 +68,7 @@ def run(detector_name: str, data_dir: Path, max_side: int = 640) -> dict[str, ob
     found, extra, times = 0, 0, []
     missed: list[str] = []
     for path in paths:
-        faces, ms = timed_detect(detector_name, load_rgb(path), detector)
+        faces, ms = timed_detect(load_rgb(path), detector)
         faces = select_faces(faces, min_relative_area=0.1, min_size=40)
         times.append(ms)
         if faces:
@@ -80,7 +80,7 @@ def run(detector_name: str, data_dir: Path, max_side: int = 640) -> dict[str, ob
     multi_expected = multi_found = multi_extra = 0
     for start in range(0, 60, 3):
         tiles = [load_rgb(p) for p in paths[start * 10 : start * 10 + 30 : 10]]
-        faces, _ = timed_detect(detector_name, collage(tiles, rng), detector)
+        faces, _ = timed_detect(collage(tiles, rng), detector)
         faces = select_faces(faces, min_relative_area=0.1, min_size=40)
         multi_expected += len(tiles)
         multi_found += min(len(faces), len(tiles))
