@@ -268,6 +268,45 @@ def serve(
     )
 
 
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int, typer.Option(min=1, help="jobs run at once (each uses INFER_THREADS cores)")
+    ] = 1,
+    pool: Annotated[
+        str, typer.Option(help="prefork (a crashing job cannot take the worker down) or solo")
+    ] = "prefork",
+    hostname: Annotated[str | None, typer.Option(help="worker name, e.g. w1@%h")] = None,
+) -> None:
+    """Run a Celery worker for the jobs the API queues (needs CELERY_BROKER_URL and the
+    'worker' extra). Uploads and artifacts are read from STORAGE_DATA_DIR, which API and
+    workers must share."""
+    _require_extra("worker", "celery", "redis")
+    if pool not in ("prefork", "solo"):
+        typer.echo("error: --pool must be prefork or solo", err=True)
+        raise typer.Exit(2)
+    settings = _settings()
+    if not settings.celery_broker_url:
+        typer.echo("error: set CELERY_BROKER_URL (e.g. redis://127.0.0.1:6379/0)", err=True)
+        raise typer.Exit(2)
+    from deepshield.jobs.celery_app import QUEUE_NAME, make_celery_app
+    from deepshield.logging_setup import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
+    argv = [
+        "worker",
+        f"--concurrency={concurrency}",
+        f"--pool={pool}",
+        f"--queues={QUEUE_NAME}",
+        f"--loglevel={settings.log_level}",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    if hostname:
+        argv.append(f"--hostname={hostname}")
+    make_celery_app(settings).worker_main(argv)
+
+
 db_app = typer.Typer(no_args_is_help=True, help="Database schema management.")
 app.add_typer(db_app, name="db")
 

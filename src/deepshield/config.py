@@ -24,6 +24,16 @@ class Settings(BaseSettings):
     celery_result_backend: str | None = Field(default=None, alias="CELERY_RESULT_BACKEND")
     storage_data_dir: Path = Field(default=Path("./data"), alias="STORAGE_DATA_DIR")
 
+    # background jobs (attempts count in both runners; time limit and the rest are Celery's)
+    job_max_attempts: int = Field(default=3, ge=1, alias="JOB_MAX_ATTEMPTS")
+    job_time_limit_seconds: int = Field(default=900, gt=0, alias="JOB_TIME_LIMIT_SECONDS")
+    celery_visibility_timeout_seconds: int = Field(
+        default=3600, gt=0, alias="CELERY_VISIBILITY_TIMEOUT_SECONDS"
+    )
+    job_redispatch_after_seconds: int = Field(
+        default=120, gt=0, alias="JOB_REDISPATCH_AFTER_SECONDS"
+    )
+
     # input limits
     file_max_upload_mb: int = Field(default=200, gt=0, alias="FILE_MAX_UPLOAD_MB")
     video_max_duration_seconds: float = Field(default=180, gt=0, alias="VIDEO_MAX_DURATION_SECONDS")
@@ -74,6 +84,22 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check_time_limits(self) -> Settings:
+        # a message must never become visible again while a live worker still runs its job
+        if self.job_time_limit_seconds >= self.celery_visibility_timeout_seconds:
+            raise ValueError(
+                "JOB_TIME_LIMIT_SECONDS must be below CELERY_VISIBILITY_TIMEOUT_SECONDS, or a "
+                "slow job would be handed to a second worker while the first still runs it"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_broker(self) -> Settings:
+        if self.require_redis_for_ready and not self.celery_broker_url:
+            raise ValueError("REQUIRE_REDIS_FOR_READY=true needs CELERY_BROKER_URL")
+        return self
 
     @model_validator(mode="after")
     def _check_secrets(self) -> Settings:

@@ -3,9 +3,6 @@ DEEPSHIELD_TEST_POSTGRES_URL elsewhere). Each test gets a fresh database."""
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -22,29 +19,7 @@ from deepshield.service.app import create_app
 from tests.service.conftest import wait_for
 from tests.service.test_accounts import auth_settings, bearer, register
 
-psycopg = pytest.importorskip("psycopg", reason="PostgreSQL tests need the [postgres] extra")
 pytestmark = pytest.mark.postgres
-ADMIN_URL = os.environ.get(
-    "DEEPSHIELD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    name = f"deepshield_test_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at {ADMIN_URL}: {exc}")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield (
-                ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-                + f"/{name}"
-            )
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_migrations_match_models_on_postgres(pg_url: str) -> None:

@@ -83,6 +83,15 @@ def consume_daily_upload(session: Session, *, user_id: str, day: date, limit: in
     return bool(counted.rowcount)  # type: ignore[attr-defined]
 
 
+def release_daily_upload(session: Session, *, user_id: str, day: date) -> None:
+    """Give back one counted upload (its job could not be queued after all)."""
+    session.execute(
+        update(DailyUsage)
+        .where(DailyUsage.user_id == user_id, DailyUsage.day == day, DailyUsage.uploads > 0)
+        .values(uploads=DailyUsage.uploads - 1)
+    )
+
+
 def uploads_on(session: Session, *, user_id: str, day: date) -> int:
     usage = session.get(DailyUsage, (user_id, day))
     return usage.uploads if usage else 0

@@ -53,10 +53,42 @@ def get_result(session: Session, *, job_id: str) -> Result | None:
 
 def claim_job(session: Session, *, job_id: str) -> bool:
     """QUEUED -> RUNNING for exactly one caller; counts the attempt."""
+    return _claim(session, job_id=job_id, states=[JobState.QUEUED], max_attempts=None)
+
+
+def reclaim_job(session: Session, *, job_id: str, max_attempts: int) -> bool:
+    """For a message the broker delivered again because the worker holding it died: the job,
+    still RUNNING in the database (or QUEUED), is taken over and the attempt counted, or
+    FAILED with WORKER_LOST once it has used up ``max_attempts``, so that a file that kills
+    workers ends instead of looping."""
+    if _claim(
+        session,
+        job_id=job_id,
+        states=[JobState.QUEUED, JobState.RUNNING],
+        max_attempts=max_attempts,
+    ):
+        return True
+    job = session.get(Job, job_id)
+    if job is not None and job.state == JobState.RUNNING:
+        fail_job(
+            session,
+            job_id=job_id,
+            code="WORKER_LOST",
+            message=f"the analysis stopped {job.attempts} times without finishing; giving up",
+        )
+    return False
+
+
+def _claim(
+    session: Session, *, job_id: str, states: list[JobState], max_attempts: int | None
+) -> bool:
     now = utcnow()
+    conditions = [Job.id == job_id, Job.state.in_(states)]
+    if max_attempts is not None:
+        conditions.append(Job.attempts < max_attempts)
     claimed = session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.state == JobState.QUEUED)
+        .where(*conditions)
         .values(
             state=JobState.RUNNING,
             attempts=Job.attempts + 1,
@@ -142,10 +174,29 @@ def recover_interrupted_jobs(session: Session, *, max_attempts: int) -> tuple[li
     return requeued, failed
 
 
-def queued_job_ids(session: Session) -> list[str]:
-    return list(
-        session.scalars(select(Job.id).where(Job.state == JobState.QUEUED).order_by(Job.created_at))
+def queued_job_ids(session: Session, *, created_before: datetime | None = None) -> list[str]:
+    query = select(Job.id).where(Job.state == JobState.QUEUED)
+    if created_before is not None:
+        query = query.where(Job.created_at < created_before)
+    return list(session.scalars(query.order_by(Job.created_at)))
+
+
+def fail_silent_running_jobs(session: Session, *, silent_since: datetime) -> list[str]:
+    """Jobs RUNNING without a progress update since ``silent_since``: their worker is gone and
+    no broker will deliver them again (e.g. killed by the hard time limit). FAILED."""
+    silent = list(
+        session.scalars(
+            select(Job.id).where(Job.state == JobState.RUNNING, Job.updated_at < silent_since)
+        )
     )
+    for job_id in silent:
+        fail_job(
+            session,
+            job_id=job_id,
+            code="WORKER_LOST",
+            message="the worker running this analysis stopped answering",
+        )
+    return silent
 
 
 def list_jobs(session: Session, *, owner_id: str | None, limit: int) -> Sequence[Job]:

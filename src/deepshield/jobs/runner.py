@@ -16,11 +16,16 @@ class QueueFull(RuntimeError):
     """The runner cannot take another job now; the caller should answer 503."""
 
 
+class RunnerUnavailable(RuntimeError):
+    """The job queue cannot be reached (e.g. the broker is down); the caller should answer 503."""
+
+
 class JobRunner(Protocol):
     def start(self) -> None: ...
 
     def submit(self, job_id: str) -> None:
-        """Queue a job that is already stored as QUEUED; raises :class:`QueueFull`."""
+        """Queue a job that is already stored as QUEUED; raises :class:`QueueFull` or
+        :class:`RunnerUnavailable`."""
         ...
 
     def shutdown(self) -> None: ...

@@ -30,6 +30,9 @@ class JobContext:
     analyzer: Analyzer
     storage: Storage
     metrics: Metrics | None = None
+    max_attempts: int = 3
+    # what the runner raises when a job overruns its time limit (Celery's soft limit)
+    timeout_errors: tuple[type[BaseException], ...] = ()
 
 
 class _ProgressWriter:
@@ -64,11 +67,18 @@ class _ProgressWriter:
         self._close_stage(time.monotonic())
 
 
-def run_job(job_id: str, context: JobContext) -> str:
-    """Run one job to an end state; returns the state it ended in (or why it did nothing)."""
+def run_job(job_id: str, context: JobContext, *, redelivered: bool = False) -> str:
+    """Run one job to an end state; returns the state it ended in (or why it did nothing).
+
+    ``redelivered``: the broker hands this job out again because the worker that held it
+    died, so a RUNNING job may be taken over (see :func:`repo.reclaim_job`)."""
     with session_scope(context.sessions) as session:
-        if not repo.claim_job(session, job_id=job_id):
-            return "NOT_CLAIMED"  # already taken, finished, or deleted
+        if redelivered:
+            claimed = repo.reclaim_job(session, job_id=job_id, max_attempts=context.max_attempts)
+        else:
+            claimed = repo.claim_job(session, job_id=job_id)
+        if not claimed:
+            return "NOT_CLAIMED"  # already taken, finished, deleted, or out of attempts
         job = repo.get_job(session, job_id=job_id)
         assert job is not None
         upload = context.storage.upload_path(job.upload_name)
@@ -82,6 +92,9 @@ def run_job(job_id: str, context: JobContext) -> str:
     except MediaError as exc:
         log.info("job failed: %s", exc.code, extra={"job_id": job_id})
         return _fail(job_id, context, exc.code, exc.message)
+    except context.timeout_errors:
+        log.warning("job over its time limit", extra={"job_id": job_id})
+        return _fail(job_id, context, "ANALYSIS_TIMEOUT", "the analysis took too long")
     except Exception:
         log.exception("job crashed", extra={"job_id": job_id})
         return _fail(job_id, context, "INTERNAL_ERROR", "the analysis failed unexpectedly")

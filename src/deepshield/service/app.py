@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -23,21 +24,47 @@ from deepshield.service.errors import install_error_handlers
 from deepshield.service.rate_limit import RateLimitMiddleware
 from deepshield.service.request_context import RequestIdMiddleware
 from deepshield.service.routes import accounts, analyze, health, results
-from deepshield.service.services import build_services, resume_jobs
+from deepshield.service.services import (
+    Services,
+    build_services,
+    recover_celery_jobs,
+    resume_jobs,
+)
 from deepshield.web import pages
 
 log = logging.getLogger(__name__)
 MULTIPART_OVERHEAD = 64 * 1024
 
 
-async def _cleanup_loop(app: FastAPI) -> None:
-    interval = min(300.0, max(1.0, app.state.services.settings.cleanup_ttl_seconds / 4))
+async def _repeat(name: str, interval_s: float, work: Callable[[], object]) -> None:
+    """Run ``work`` in a thread every ``interval_s`` until cancelled; a failed pass is logged
+    and the next one runs as planned."""
     while True:
         try:
-            await run_in_threadpool(cleanup.sweep, app.state.services)
+            await run_in_threadpool(work)
         except Exception:
-            log.exception("cleanup pass failed")
-        await asyncio.sleep(interval)
+            log.exception("%s pass failed", name)
+        await asyncio.sleep(interval_s)
+
+
+def _housekeeping(services: Services) -> list[Coroutine[None, None, None]]:
+    settings = services.settings
+    loops = [
+        _repeat(
+            "cleanup",
+            min(300.0, max(1.0, settings.cleanup_ttl_seconds / 4)),
+            partial(cleanup.sweep, services),
+        )
+    ]
+    if services.runner_name == "celery":
+        loops.append(
+            _repeat(
+                "job recovery",
+                max(1.0, settings.job_redispatch_after_seconds / 4),
+                partial(recover_celery_jobs, services),
+            )
+        )
+    return loops
 
 
 def create_app(settings: Settings | None = None, *, analyzer: Analyzer | None = None) -> FastAPI:
@@ -50,14 +77,15 @@ def create_app(settings: Settings | None = None, *, analyzer: Analyzer | None = 
         app.state.services = services
         services.runner.start()
         await run_in_threadpool(resume_jobs, services)
-        sweeper = asyncio.create_task(_cleanup_loop(app))
+        loops = [asyncio.create_task(loop) for loop in _housekeeping(services)]
         log.info("DeepShield %s ready (runner: %s)", __version__, services.runner_name)
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for loop in loops:
+                loop.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await loop
             await run_in_threadpool(services.runner.shutdown)
             services.engine.dispose()
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from deepshield.engine import errors as media
@@ -92,6 +93,21 @@ def install_error_handlers(app: FastAPI, on_error: Callable[[str], None] | None 
         count(code)
         message = "the upload is larger than allowed" if exc.status_code == 413 else str(exc.detail)
         return envelope(exc.status_code, code, message, getattr(exc, "headers", None))
+
+    @app.exception_handler(DBAPIError)
+    async def _database(_: Request, exc: DBAPIError) -> JSONResponse:
+        # a lost connection (database restarting, network cut) is a temporary 503; any other
+        # database error is a bug and stays a logged 500
+        if not exc.connection_invalidated and not isinstance(exc, OperationalError):
+            return await _unexpected(_, exc)
+        log.error("database unreachable: %s", exc.orig)
+        count("DATABASE_UNAVAILABLE")
+        return envelope(
+            503,
+            "DATABASE_UNAVAILABLE",
+            "the database is unreachable; try again shortly",
+            {"Retry-After": "10"},
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

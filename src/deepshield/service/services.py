@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import partial
 
 from sqlalchemy import Engine, text
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from deepshield.config import Settings
 from deepshield.db import repositories as repo
 from deepshield.db.migrate import upgrade
+from deepshield.db.models import utcnow
 from deepshield.db.session import database_url, make_engine, make_session_factory, session_scope
 from deepshield.engine.analyze import Analyzer
 from deepshield.jobs.runner import InProcessRunner, JobRunner, QueueFull
@@ -22,7 +24,6 @@ from deepshield.service.auth import AttemptLimiter
 from deepshield.storage import Storage
 
 log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 3
 
 
 @dataclass
@@ -55,6 +56,12 @@ class Services:
         except Exception:
             return False
 
+    def broker_ok(self) -> bool | None:
+        """Whether the Celery broker answers; None with the in-process runner."""
+        from deepshield.jobs.celery_runner import CeleryRunner
+
+        return self.runner.broker_ok() if isinstance(self.runner, CeleryRunner) else None
+
 
 def build_services(settings: Settings, analyzer: Analyzer | None = None) -> Services:
     engine = make_engine(database_url(settings))
@@ -66,20 +73,40 @@ def build_services(settings: Settings, analyzer: Analyzer | None = None) -> Serv
     analyzer = analyzer or Analyzer(settings)
     holder: dict[str, Services] = {}
     metrics = Metrics(lambda: holder["services"].job_counts())
-    context = JobContext(sessions=sessions, analyzer=analyzer, storage=storage, metrics=metrics)
-    runner = InProcessRunner(partial(run_job, context=context))
-    services = Services(
-        settings, engine, sessions, storage, analyzer, metrics, runner, "in-process"
+    context = JobContext(
+        sessions=sessions,
+        analyzer=analyzer,
+        storage=storage,
+        metrics=metrics,
+        max_attempts=settings.job_max_attempts,
     )
+    runner, runner_name = _make_runner(settings, context)
+    services = Services(settings, engine, sessions, storage, analyzer, metrics, runner, runner_name)
     holder["services"] = services
     return services
 
 
+def _make_runner(settings: Settings, context: JobContext) -> tuple[JobRunner, str]:
+    if settings.celery_broker_url:
+        # imported only here: the in-process default never needs the [worker] extra
+        from deepshield.jobs.celery_app import make_celery_app
+        from deepshield.jobs.celery_runner import CeleryRunner
+
+        return CeleryRunner(make_celery_app(settings)), "celery"
+    return InProcessRunner(partial(run_job, context=context)), "in-process"
+
+
 def resume_jobs(services: Services) -> None:
-    """After a restart: jobs a dead process left RUNNING are requeued (or FAILED after
-    MAX_ATTEMPTS), and every QUEUED job is handed to the runner again."""
+    """After a restart of the in-process runner: jobs the dead process left RUNNING are
+    requeued (or FAILED after JOB_MAX_ATTEMPTS), and every QUEUED job is handed to the runner
+    again. With Celery the broker keeps the queue and the workers run on: nothing to do here
+    (:func:`recover_celery_jobs` covers lost messages)."""
+    if services.runner_name != "in-process":
+        return
     with session_scope(services.sessions) as session:
-        requeued, failed = repo.recover_interrupted_jobs(session, max_attempts=MAX_ATTEMPTS)
+        requeued, failed = repo.recover_interrupted_jobs(
+            session, max_attempts=services.settings.job_max_attempts
+        )
         queued = repo.queued_job_ids(session)
     if requeued or failed:
         log.warning(
@@ -90,3 +117,35 @@ def resume_jobs(services: Services) -> None:
             services.runner.submit(job_id)
         except QueueFull:
             log.warning("queue full at start-up; %s stays QUEUED until the next start", job_id)
+
+
+def recover_celery_jobs(services: Services) -> tuple[int, int]:
+    """A periodic check for the Celery runner; returns (jobs sent again, jobs failed).
+
+    - Jobs QUEUED for longer than JOB_REDISPATCH_AFTER_SECONDS while the broker's queue is
+      empty lost their message (a broker restarted without persistence): sent again. A message
+      for a job already taken is a no-op (claims are conditional), so a spare one is harmless.
+    - Jobs RUNNING without any update for longer than the visibility timeout will never be
+      delivered again (their worker was killed at the hard time limit): FAILED."""
+    from deepshield.jobs.celery_runner import CeleryRunner
+
+    runner, settings = services.runner, services.settings
+    if not isinstance(runner, CeleryRunner):
+        return 0, 0
+    now = utcnow()
+    with session_scope(services.sessions) as session:
+        failed = repo.fail_silent_running_jobs(
+            session,
+            silent_since=now - timedelta(seconds=settings.celery_visibility_timeout_seconds + 60),
+        )
+        stale = repo.queued_job_ids(
+            session, created_before=now - timedelta(seconds=settings.job_redispatch_after_seconds)
+        )
+    if failed:
+        log.warning("failed %d jobs whose worker went silent", len(failed))
+    if not stale or runner.waiting_messages() > 0:
+        return 0, len(failed)
+    for job_id in stale:
+        runner.submit(job_id)
+    log.warning("sent %d queued jobs to the broker again (their messages were lost)", len(stale))
+    return len(stale), len(failed)

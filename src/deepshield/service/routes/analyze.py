@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from fastapi import APIRouter, UploadFile
@@ -13,13 +14,14 @@ from deepshield.db import accounts
 from deepshield.db import repositories as repo
 from deepshield.db.models import JobState, User, utcnow
 from deepshield.db.session import session_scope
-from deepshield.jobs.runner import QueueFull
+from deepshield.jobs.runner import QueueFull, RunnerUnavailable
 from deepshield.service.deps import ServicesDep, UserDep
 from deepshield.service.errors import ApiError
 from deepshield.service.schemas import ErrorEnvelope, JobAccepted
 from deepshield.service.services import Services
 from deepshield.service.uploads import save_upload
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["analysis"])
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorEnvelope} for code in (400, 413, 415, 422, 429, 503)
@@ -48,15 +50,17 @@ async def accept(file: UploadFile, kind: str, services: Services, user: User | N
         max_duration_s=settings.video_max_duration_seconds,
     )
     job_id = uuid.uuid4().hex
+    day = utcnow().date()
+    quota_user = user.id if user is not None and user.tier == "free" else None
 
     def store() -> None:
         with session_scope(services.sessions) as session:
-            if user is not None and user.tier == "free":
+            if quota_user is not None:
                 # counted in the job's own transaction: a refused job never counts, two
                 # concurrent uploads can never both take the last slot
                 limit = settings.saas_free_daily_uploads
                 if not accounts.consume_daily_upload(
-                    session, user_id=user.id, day=utcnow().date(), limit=limit
+                    session, user_id=quota_user, day=day, limit=limit
                 ):
                     raise ApiError(
                         429,
@@ -76,14 +80,27 @@ async def accept(file: UploadFile, kind: str, services: Services, user: User | N
 
     try:
         await run_in_threadpool(store)
-        services.runner.submit(job_id)
+    except BaseException:
+        await run_in_threadpool(services.storage.remove_job_files, job_id, saved.upload_name)
+        raise
+    try:
+        await run_in_threadpool(services.runner.submit, job_id)
     except QueueFull as exc:
-        await run_in_threadpool(_forget, services, job_id, saved.upload_name)
+        await run_in_threadpool(_forget, services, job_id, saved.upload_name, quota_user, day)
         raise ApiError(
             503, "QUEUE_FULL", "too many jobs are waiting; try again shortly", {"Retry-After": "30"}
         ) from exc
+    except RunnerUnavailable as exc:
+        log.error("job queue unreachable: %s", exc)
+        await run_in_threadpool(_forget, services, job_id, saved.upload_name, quota_user, day)
+        raise ApiError(
+            503,
+            "QUEUE_UNAVAILABLE",
+            "the job queue is unreachable; nothing was stored, try again shortly",
+            {"Retry-After": "30"},
+        ) from exc
     except BaseException:
-        await run_in_threadpool(_forget, services, job_id, saved.upload_name)
+        await run_in_threadpool(_forget, services, job_id, saved.upload_name, quota_user, day)
         raise
     services.metrics.upload_bytes.inc(saved.size_bytes)
     return JobAccepted(
@@ -100,8 +117,12 @@ def seconds_until_utc_midnight() -> int:
     return max(1, int((midnight - now).total_seconds()))
 
 
-def _forget(services: Services, job_id: str, upload_name: str) -> None:
-    """Undo an upload that could not be queued: no job row, no file."""
+def _forget(
+    services: Services, job_id: str, upload_name: str, refund_user: str | None, day: date
+) -> None:
+    """Undo an upload that could not be queued: no job row, no file, no quota used."""
     with session_scope(services.sessions) as session:
         repo.delete_job(session, job_id=job_id)
+        if refund_user is not None:
+            accounts.release_daily_upload(session, user_id=refund_user, day=day)
     services.storage.remove_job_files(job_id, upload_name)

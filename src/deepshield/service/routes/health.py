@@ -11,19 +11,29 @@ from deepshield import __version__
 from deepshield.service.deps import ServicesDep
 from deepshield.service.errors import ApiError, envelope
 from deepshield.service.schemas import Health
+from deepshield.service.services import Services
 
 router = APIRouter(tags=["operations"])
 
 
+async def _checks(services: Services) -> dict[str, str]:
+    """Each dependency, "ok" or "unreachable": the database, and the broker under Celery."""
+    checks = {"database": "ok" if await run_in_threadpool(services.database_ok) else "unreachable"}
+    broker = await run_in_threadpool(services.broker_ok)
+    if broker is not None:
+        checks["broker"] = "ok" if broker else "unreachable"
+    return checks
+
+
 @router.get("/health", response_model=Health)
 async def health(services: ServicesDep) -> Health:
-    database = "ok" if await run_in_threadpool(services.database_ok) else "unreachable"
+    checks = await _checks(services)
     return Health(
-        status="ok" if database == "ok" else "degraded",
+        status="ok" if all(v == "ok" for v in checks.values()) else "degraded",
         version=__version__,
         model_version=services.analyzer.classifier.card.model_version,
         runner=services.runner_name,
-        checks={"database": database},
+        checks=checks,
     )
 
 
@@ -35,10 +45,15 @@ async def live() -> dict[str, str]:
 
 @router.get("/health/ready", responses={503: {"description": "a dependency is unreachable"}})
 async def ready(services: ServicesDep) -> JSONResponse:
-    """Ready to take work: the database answers."""
-    if not await run_in_threadpool(services.database_ok):
-        return envelope(503, "NOT_READY", "the database is unreachable")
-    return JSONResponse({"status": "ready", "checks": {"database": "ok"}})
+    """Ready to take work: the database answers, and the broker too when
+    REQUIRE_REDIS_FOR_READY=true."""
+    checks = await _checks(services)
+    if not services.settings.require_redis_for_ready:
+        checks.pop("broker", None)
+    down = sorted(name for name, state in checks.items() if state != "ok")
+    if down:
+        return envelope(503, "NOT_READY", f"unreachable: {', '.join(down)}")
+    return JSONResponse({"status": "ready", "checks": checks})
 
 
 @router.get("/metrics", response_class=Response)
