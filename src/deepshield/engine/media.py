@@ -44,6 +44,8 @@ def load_image(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise errors.MediaError(errors.IMAGE_TOO_LARGE, f"{path}: {exc}") from exc
     except UnidentifiedImageError as exc:
+        if _image_magic(path):  # says it is one of ours, but Pillow cannot make sense of it
+            raise errors.MediaError(errors.CORRUPT_IMAGE, f"{path}: unreadable image") from exc
         raise errors.MediaError(
             errors.UNSUPPORTED_MEDIA_TYPE, f"{path}: not a JPEG, PNG or WebP image"
         ) from exc
@@ -62,9 +64,7 @@ def sniff_kind(path: Path) -> str:
         head = handle.read(16)
     if not head:
         raise errors.MediaError(errors.EMPTY_FILE, f"{path.name}: the file is empty")
-    if head.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")) or (
-        head[:4] == b"RIFF" and head[8:12] == b"WEBP"
-    ):
+    if _is_image_head(head):
         return "image"
     if demuxer_for(head) is not None:
         return "video"
@@ -72,3 +72,14 @@ def sniff_kind(path: Path) -> str:
         errors.UNSUPPORTED_MEDIA_TYPE,
         f"{path.name}: not a supported image (JPEG, PNG, WebP) or video (MP4, MOV, WebM, MKV)",
     )
+
+
+def _is_image_head(head: bytes) -> bool:
+    return head.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")) or (
+        head[:4] == b"RIFF" and head[8:12] == b"WEBP"
+    )
+
+
+def _image_magic(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return _is_image_head(handle.read(16))

@@ -43,6 +43,9 @@ HTTP_CODES = {
     503: "SERVICE_UNAVAILABLE",
 }
 
+# what Starlette's and FastAPI's body parsers say about a request body they cannot parse
+MULTIPART_PARSER_ERRORS = {"Invalid multipart data.", "There was an error parsing the body"}
+
 
 class ApiError(Exception):
     def __init__(
@@ -90,6 +93,8 @@ def install_error_handlers(app: FastAPI, on_error: Callable[[str], None] | None 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
+        if exc.status_code == 400 and str(exc.detail) in MULTIPART_PARSER_ERRORS:
+            code = "MALFORMED_MULTIPART"
         count(code)
         message = "the upload is larger than allowed" if exc.status_code == 413 else str(exc.detail)
         return envelope(exc.status_code, code, message, getattr(exc, "headers", None))

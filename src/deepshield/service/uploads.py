@@ -92,7 +92,6 @@ def _validate_media(path: Path, kind: str, max_duration_s: float, display: str) 
             with closing(sample_video_frames(path, 1, max_duration_s=max_duration_s)) as frames:
                 if next(frames, None) is None:
                     raise ApiError(422, "CORRUPT_VIDEO", "no frame of the video could be decoded")
-    except MediaError as exc:
-        raise from_media_error(
-            MediaError(exc.code, exc.message.replace(path.name, display))
-        ) from exc
+    except MediaError as exc:  # never show the client where files are stored
+        message = exc.message.replace(str(path), display).replace(path.name, display)
+        raise from_media_error(MediaError(exc.code, message)) from exc
