@@ -39,9 +39,7 @@ def multipart(filename: str, data: bytes, header_padding: int = 0) -> tuple[byte
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Client, Path]]:
     data_dir, port = tmp_path_factory.mktemp("corpus") / "data", free_port()
-    process = start_server(
-        data_dir, port, FILE_MAX_UPLOAD_MB="5", VIDEO_MAX_DURATION_SECONDS="20"
-    )
+    process = start_server(data_dir, port, FILE_MAX_UPLOAD_MB="5", VIDEO_MAX_DURATION_SECONDS="20")
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
         yield client, data_dir
     stop_server(process)
