@@ -29,3 +29,15 @@ def test_short_jwt_secret_is_refused_when_accounts_are_on() -> None:
     with pytest.raises(ValidationError, match="at least 32 bytes"):
         Settings(SAAS_REQUIRE_AUTH=True, SAAS_JWT_SECRET="short")
     assert Settings(SAAS_REQUIRE_AUTH=True, SAAS_JWT_SECRET="x" * 32).saas_require_auth
+
+
+def test_job_time_limit_must_stay_below_the_visibility_timeout() -> None:
+    with pytest.raises(ValidationError, match="below CELERY_VISIBILITY_TIMEOUT_SECONDS"):
+        Settings(JOB_TIME_LIMIT_SECONDS=3600, CELERY_VISIBILITY_TIMEOUT_SECONDS=3600)
+    assert Settings(JOB_TIME_LIMIT_SECONDS=60, CELERY_VISIBILITY_TIMEOUT_SECONDS=61)
+
+
+def test_redis_readiness_needs_a_broker() -> None:
+    with pytest.raises(ValidationError, match="needs CELERY_BROKER_URL"):
+        Settings(REQUIRE_REDIS_FOR_READY=True)
+    assert Settings(REQUIRE_REDIS_FOR_READY=True, CELERY_BROKER_URL="redis://h:6379/0")

@@ -135,3 +135,64 @@ def test_finished_jobs_past_their_ttl(sessions: sessionmaker[Session]) -> None:
             "COMPLETED": 0,
             "FAILED": 2,
         }
+
+
+def job_state(sessions: sessionmaker[Session], job_id: str) -> tuple[str, int, str | None]:
+    with session_scope(sessions) as session:
+        job = repo.get_job(session, job_id=job_id)
+        assert job is not None
+        return job.state, job.attempts, job.error_code
+
+
+def test_a_redelivered_job_is_taken_over_until_its_attempts_run_out(
+    sessions: sessionmaker[Session],
+) -> None:
+    job_id = new_job(sessions)
+    with session_scope(sessions) as session:
+        assert repo.claim_job(session, job_id=job_id)
+        # a plain (first) delivery never takes a RUNNING job from a live worker
+        assert not repo.claim_job(session, job_id=job_id)
+        # the broker delivers again because that worker died: taken over, attempt counted
+        assert repo.reclaim_job(session, job_id=job_id, max_attempts=2)
+    assert job_state(sessions, job_id) == ("RUNNING", 2, None)
+    with session_scope(sessions) as session:  # and it died again: out of attempts
+        assert not repo.reclaim_job(session, job_id=job_id, max_attempts=2)
+    assert job_state(sessions, job_id) == ("FAILED", 2, "WORKER_LOST")
+
+
+def test_reclaim_never_revives_a_finished_or_deleted_job(sessions: sessionmaker[Session]) -> None:
+    done, gone = new_job(sessions, "d" * 32), new_job(sessions, "e" * 32)
+    with session_scope(sessions) as session:
+        repo.claim_job(session, job_id=done)
+        repo.complete_job(session, job_id=done, payload={}, artifacts=[])
+        repo.delete_job(session, job_id=gone)
+        assert not repo.reclaim_job(session, job_id=done, max_attempts=3)
+        assert not repo.reclaim_job(session, job_id=gone, max_attempts=3)
+    assert job_state(sessions, done) == ("COMPLETED", 1, None)
+
+
+def test_silent_running_jobs_are_failed_and_busy_ones_kept(sessions: sessionmaker[Session]) -> None:
+    silent, busy = new_job(sessions, "s" * 32), new_job(sessions, "b" * 32)
+    with session_scope(sessions) as session:
+        repo.claim_job(session, job_id=silent)
+        repo.claim_job(session, job_id=busy)
+        session.execute(
+            update(Job).where(Job.id == silent).values(updated_at=utcnow() - timedelta(hours=2))
+        )
+    with session_scope(sessions) as session:
+        failed = repo.fail_silent_running_jobs(session, silent_since=utcnow() - timedelta(hours=1))
+    assert failed == [silent]
+    assert job_state(sessions, silent)[::2] == ("FAILED", "WORKER_LOST")
+    assert job_state(sessions, busy)[0] == "RUNNING"
+
+
+def test_queued_jobs_can_be_listed_by_age(sessions: sessionmaker[Session]) -> None:
+    old, new = new_job(sessions, "o" * 32), new_job(sessions, "n" * 32)
+    with session_scope(sessions) as session:
+        session.execute(
+            update(Job).where(Job.id == old).values(created_at=utcnow() - timedelta(minutes=5))
+        )
+    with session_scope(sessions) as session:
+        cutoff = utcnow() - timedelta(minutes=1)
+        assert repo.queued_job_ids(session, created_before=cutoff) == [old]
+        assert repo.queued_job_ids(session) == [old, new]
