@@ -8,7 +8,8 @@ The CLI, the API's job runner and the tests all call this same function.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +23,7 @@ from deepshield.engine.classifier import FaceClassifier
 from deepshield.engine.explain import heat_from_cam, overlay, save_png
 from deepshield.engine.faces import FaceDetector, create_detector, crop_face, select_faces
 from deepshield.engine.media import load_image, sniff_kind
+from deepshield.engine.prefetch import prefetch
 from deepshield.engine.tracking import FaceTracker
 from deepshield.engine.video import Frame, probe_video, sample_targets, sample_video_frames
 
@@ -125,7 +127,7 @@ class Analyzer:
         if kind == "image":
             image = load_image(path)
             media.update(width=image.shape[1], height=image.shape[0])
-            frames: Iterator[Frame] = iter([Frame(0, 0.0, image)])
+            frames: Generator[Frame] = (frame for frame in [Frame(0, 0.0, image)])
             expected = 1
         else:
             info = probe_video(path, max_duration_s=self.settings.video_max_duration_seconds)
@@ -139,15 +141,19 @@ class Analyzer:
                 container=info.container,
             )
             fps = self.settings.video_sample_fps
-            frames = sample_video_frames(
-                path,
-                frames_wanted,
-                fps=fps,
-                max_duration_s=self.settings.video_max_duration_seconds,
+            # decoding the next frames overlaps with face detection on this one
+            frames = prefetch(
+                sample_video_frames(
+                    path,
+                    frames_wanted,
+                    fps=fps,
+                    max_duration_s=self.settings.video_max_duration_seconds,
+                )
             )
             expected = len(sample_targets(info.duration_s, frames_wanted, fps))
         report("frame_extraction", 5.0)
-        detections, frames_sampled = self._detect(frames, expected, report)
+        with closing(frames):  # on any error, stop the prefetch thread and the decoder now
+            detections, frames_sampled = self._detect(frames, expected, report)
         report("inference", 70.0)
         size = self.classifier.input_size
         crops = (
