@@ -13,7 +13,7 @@ from skimage import data as skdata
 
 from deepshield.config import Settings
 from deepshield.engine import errors
-from deepshield.engine.analyze import STAGES, Analyzer
+from deepshield.engine.analyze import FULL_SEARCH_EVERY, STAGES, Analyzer
 from deepshield.engine.explain import WARM
 from tests.engine.test_faces import three_faces
 from tests.fixtures.media_factory import (
@@ -141,6 +141,29 @@ def test_video_frames_and_timestamps_match_the_source(
         360,
         40,
     )
+
+
+def test_a_person_entering_far_from_the_others_is_found_by_the_next_full_search(
+    analyzer: Analyzer, astronaut: np.ndarray, tmp_path: Path
+) -> None:
+    """Between full searches the detector looks near the last faces only; a second person
+    appearing elsewhere is found at the next full search, at most FULL_SEARCH_EVERY sampled
+    frames later, and is scored as a person of their own."""
+    face = cv2.resize(astronaut, (300, 300))
+    frames = []
+    for i in range(24):
+        canvas = np.full((720, 1280, 3), 90, np.uint8)
+        canvas[20:320, 20:320] = face
+        if i >= 5:
+            canvas[400:700, 940:1240] = face
+        frames.append(canvas)
+    path = write_video(tmp_path / "enter.mp4", frames, fps=12)
+    result = analyzer.analyze(path, sample_frames=24).to_dict()
+    assert len(result["people"]) == 2
+    newcomer = [e["frame_index"] for e in result["per_frame"] if e["face_bbox"][0] > 800]
+    assert newcomer and min(newcomer) <= 5 + FULL_SEARCH_EVERY
+    sampled = {e["frame_index"] for e in result["per_frame"]}  # the first person is in all
+    assert set(newcomer) == {i for i in sampled if i >= min(newcomer)}  # followed once found
 
 
 def test_sampled_frame_pixels_are_the_indexed_frames(astronaut: np.ndarray, tmp_path: Path) -> None:

@@ -98,3 +98,44 @@ def test_small_faces_in_a_large_frame_are_still_found(astronaut: np.ndarray) -> 
     frame[500:660, 900:1060] = tile
     faces = create_detector("centerface", min_face_px=40).detect(frame)
     assert len(faces) == 1 and 920 < faces[0].box[0] < 960 and faces[0].width > 40
+
+
+def on_canvas(astronaut: np.ndarray, x: int, y: int, side: int = 400) -> np.ndarray:
+    canvas = np.full((1080, 1920, 3), 90, np.uint8)
+    canvas[y : y + side, x : x + side] = cv2.resize(astronaut, (side, side))
+    return canvas
+
+
+def box_iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    inter_w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    inter_h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = inter_w * inter_h
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def test_searching_near_the_last_faces_finds_what_a_full_search_finds(
+    astronaut: np.ndarray,
+) -> None:
+    detector = create_detector("centerface", min_face_px=40)
+    previous = detector.detect(on_canvas(astronaut, 700, 400))
+    moved = on_canvas(astronaut, 730, 380)  # the face moved a little since
+    near, full = detector.detect_near(moved, previous), detector.detect(moved)
+    assert len(near) == len(full) == 1
+    assert box_iou(near[0].box, full[0].box) > 0.85
+
+
+def test_a_face_far_from_the_last_ones_is_not_searched_for_nearby(
+    astronaut: np.ndarray,
+) -> None:
+    detector = create_detector("centerface", min_face_px=40)
+    previous = detector.detect(on_canvas(astronaut, 100, 100))
+    elsewhere = on_canvas(astronaut, 1450, 620)
+    assert detector.detect_near(elsewhere, previous) == []  # only a full search finds it
+    assert len(detector.detect(elsewhere)) == 1
+
+
+def test_a_large_face_gets_a_full_search_instead(astronaut: np.ndarray) -> None:
+    detector = create_detector("centerface")
+    previous = detector.detect(astronaut)  # the face is a large part of the image
+    near, full = detector.detect_near(astronaut, previous), detector.detect(astronaut)
+    assert len(near) == len(full) == 1 and box_iou(near[0].box, full[0].box) > 0.99

