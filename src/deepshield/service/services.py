@@ -143,7 +143,9 @@ def recover_celery_jobs(services: Services) -> tuple[int, int]:
         )
     if failed:
         log.warning("failed %d jobs whose worker went silent", len(failed))
-    if not stale or runner.waiting_messages() > 0:
+    if not stale or not runner.broker_ok():  # broker down: readiness reports it; try later
+        return 0, len(failed)
+    if runner.waiting_messages() > 0:
         return 0, len(failed)
     for job_id in stale:
         runner.submit(job_id)
