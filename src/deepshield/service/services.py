@@ -58,9 +58,9 @@ class Services:
 
     def broker_ok(self) -> bool | None:
         """Whether the Celery broker answers; None with the in-process runner."""
-        from deepshield.jobs.celery_runner import CeleryRunner
-
-        return self.runner.broker_ok() if isinstance(self.runner, CeleryRunner) else None
+        if self.runner_name != "celery":
+            return None  # and Celery may not even be installed
+        return bool(self.runner.broker_ok())  # type: ignore[attr-defined]
 
 
 def build_services(settings: Settings, analyzer: Analyzer | None = None) -> Services:
@@ -127,11 +127,12 @@ def recover_celery_jobs(services: Services) -> tuple[int, int]:
       for a job already taken is a no-op (claims are conditional), so a spare one is harmless.
     - Jobs RUNNING without any update for longer than the visibility timeout will never be
       delivered again (their worker was killed at the hard time limit): FAILED."""
+    if services.runner_name != "celery":
+        return 0, 0
     from deepshield.jobs.celery_runner import CeleryRunner
 
     runner, settings = services.runner, services.settings
-    if not isinstance(runner, CeleryRunner):
-        return 0, 0
+    assert isinstance(runner, CeleryRunner)
     now = utcnow()
     with session_scope(services.sessions) as session:
         failed = repo.fail_silent_running_jobs(
