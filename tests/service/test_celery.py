@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
+from tests.fixtures.media_factory import write_video
 from tests.fixtures.processes import RedisServer, Worker, wait_until
 from tests.fixtures.server import free_port, start_server, stop_server
 from tests.service.conftest import wait_for
@@ -152,4 +154,30 @@ def test_a_file_that_kills_its_worker_fails_after_the_attempt_limit(
 
     # the worker itself survived its pool processes and takes the next job
     assert worker.process.poll() is None
+    assert wait_for(app.api, app.upload("face.jpg", photo_bytes))["state"] == "COMPLETED"
+
+
+def test_a_job_over_its_time_limit_fails_with_a_clear_code(
+    tmp_path: Path,
+    pg_url: str,
+    redis_url: str,
+    astronaut: np.ndarray,
+    photo_bytes: bytes,
+    deployments: list[Deployment],
+) -> None:
+    frames = [np.roll(astronaut, 6 * i, axis=1) for i in range(64)]
+    clip = write_video(tmp_path / "long.mp4", frames, fps=16).read_bytes()
+    app = Deployment(
+        tmp_path,
+        pg_url,
+        redis_url,
+        JOB_TIME_LIMIT_SECONDS="1",
+        CELERY_VISIBILITY_TIMEOUT_SECONDS="30",
+        VIDEO_MAX_FRAMES="64",
+    )
+    deployments.append(app)
+    app.worker("w1")
+    body = wait_for(app.api, app.upload("long.mp4", clip, kind="video"), timeout=60)
+    assert body["state"] == "FAILED" and body["error"]["error_code"] == "ANALYSIS_TIMEOUT", body
+    assert body["attempts"] == 1  # failed for good, not handed to another worker
     assert wait_for(app.api, app.upload("face.jpg", photo_bytes))["state"] == "COMPLETED"
