@@ -21,7 +21,7 @@ from typing import Any
 from billiard.exceptions import SoftTimeLimitExceeded
 from celery import Celery, Task
 
-from deepshield.config import Settings, get_settings
+from deepshield.config import Settings
 from deepshield.jobs.task import JobContext, run_job
 
 TASK_NAME = "deepshield.run_job"
@@ -74,19 +74,19 @@ def make_celery_app(settings: Settings) -> Celery:
     @app.task(name=TASK_NAME, bind=True)  # type: ignore[untyped-decorator]
     def analyze_job(task: Task, job_id: str) -> str:
         delivery = task.request.delivery_info or {}
-        return run_job(job_id, worker_context(), redelivered=bool(delivery.get("redelivered")))
+        context = worker_context(settings)
+        return run_job(job_id, context, redelivered=bool(delivery.get("redelivered")))
 
     return app
 
 
 @cache
-def worker_context() -> JobContext:
+def worker_context(settings: Settings) -> JobContext:
     """Built on a worker process's first job (after the fork), then reused."""
     from deepshield.db.session import database_url, make_engine, make_session_factory
     from deepshield.engine.analyze import Analyzer
     from deepshield.storage import Storage
 
-    settings = get_settings()
     storage = Storage(settings.storage_data_dir.resolve())
     storage.prepare()
     return JobContext(

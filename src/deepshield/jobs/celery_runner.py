@@ -3,8 +3,6 @@ broker is reachable. The workers' side is :mod:`deepshield.jobs.celery_app`."""
 
 from __future__ import annotations
 
-import logging
-
 from amqp.exceptions import ChannelError
 from celery import Celery
 from kombu.exceptions import OperationalError
@@ -12,7 +10,6 @@ from kombu.exceptions import OperationalError
 from deepshield.jobs.celery_app import QUEUE_NAME, TASK_NAME
 from deepshield.jobs.runner import RunnerUnavailable
 
-log = logging.getLogger(__name__)
 BROKER_ERRORS = (OperationalError, ConnectionError, OSError)
 
 
