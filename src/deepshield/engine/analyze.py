@@ -19,7 +19,7 @@ import numpy as np
 
 from deepshield.config import Settings
 from deepshield.engine.aggregate import DEFAULT_METHOD, FrameScore, aggregate
-from deepshield.engine.classifier import FaceClassifier
+from deepshield.engine.classifier import FaceClassifier, Predictions
 from deepshield.engine.explain import heat_from_cam, overlay, save_png
 from deepshield.engine.faces import (
     Face,
@@ -159,16 +159,11 @@ class Analyzer:
             )
             expected = len(sample_targets(info.duration_s, frames_wanted, fps))
         report("frame_extraction", 5.0)
+        classified = _BatchedScores(self.classifier)
         with closing(frames):  # on any error, stop the prefetch thread and the decoder now
-            detections, frames_sampled = self._detect(frames, expected, report)
+            detections, frames_sampled = self._detect(frames, expected, report, classified)
         report("inference", 70.0)
-        size = self.classifier.input_size
-        crops = (
-            np.stack([d.crop for d in detections])
-            if detections
-            else np.zeros((0, size, size, 3), np.uint8)
-        )
-        predictions = self.classifier.predict(crops)
+        predictions = classified.finish()
         report("aggregation", 85.0)
         scores = [
             FrameScore(d.frame_index, d.timestamp_ms, d.person_id, float(p), d.bbox)
@@ -241,8 +236,14 @@ class Analyzer:
         return top
 
     def _detect(
-        self, frames: Iterator[Frame], expected: int, report: ProgressCallback
+        self,
+        frames: Iterator[Frame],
+        expected: int,
+        report: ProgressCallback,
+        classified: _BatchedScores,
     ) -> tuple[list[_Detection], int]:
+        """Faces of every frame, linked into people; each crop is handed to ``classified`` at
+        once, so classification runs while the next frames are still being decoded."""
         tracker = FaceTracker()
         detections: list[_Detection] = []
         sampled = 0
@@ -267,8 +268,39 @@ class Analyzer:
                 detections.append(
                     _Detection(frame.index, frame.timestamp_ms, person, face.box, crop.pixels)
                 )
+                classified.add(crop.pixels)
             report("face_detection", 5.0 + 65.0 * min(sampled / expected, 1.0))
         return detections, sampled
+
+
+class _BatchedScores:
+    """Collects face crops and classifies them a batch at a time as they arrive."""
+
+    def __init__(self, classifier: FaceClassifier) -> None:
+        self.classifier = classifier
+        self.pending: list[np.ndarray] = []
+        self.parts: list[Predictions] = []
+
+    def add(self, crop: np.ndarray) -> None:
+        self.pending.append(crop)
+        if len(self.pending) >= self.classifier.batch_size:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.pending:
+            self.parts.append(self.classifier.predict(np.stack(self.pending)))
+            self.pending = []
+
+    def finish(self) -> Predictions:
+        self._flush()
+        if not self.parts:
+            size = self.classifier.input_size
+            return self.classifier.predict(np.zeros((0, size, size, 3), np.uint8))
+        return Predictions(
+            p_fake=np.concatenate([p.p_fake for p in self.parts]),
+            margins=np.concatenate([p.margins for p in self.parts]),
+            cams=np.concatenate([p.cams for p in self.parts]),
+        )
 
 
 @lru_cache(maxsize=4)
