@@ -8,7 +8,8 @@ Two backends behind one :class:`FaceDetector` protocol, chosen by name (``FACE_D
   Kept as the measured baseline; it has no landmarks, so they are estimated from the box.
 
 Detection runs on a copy downscaled so the long side is at most ``max_side`` pixels; boxes are
-mapped back to the original image. ``benchmarks/face_detectors.py`` measures both.
+mapped back to the original image. For video, ``detect_near`` searches only a window around the
+faces of the previous sampled frame, at the same scale. ``benchmarks/face_detectors.py`` measures both.
 """
 
 from __future__ import annotations
