@@ -9,7 +9,8 @@ Two backends behind one :class:`FaceDetector` protocol, chosen by name (``FACE_D
 
 Detection runs on a copy downscaled so the long side is at most ``max_side`` pixels; boxes are
 mapped back to the original image. For video, ``detect_near`` searches only a window around the
-faces of the previous sampled frame, at the same scale. ``benchmarks/face_detectors.py`` measures both.
+faces of the previous sampled frame, at the same scale. ``benchmarks/face_detectors.py``
+measures both backends.
 """
 
 from __future__ import annotations
