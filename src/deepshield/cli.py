@@ -277,6 +277,10 @@ def worker(
         str, typer.Option(help="prefork (a crashing job cannot take the worker down) or solo")
     ] = "prefork",
     hostname: Annotated[str | None, typer.Option(help="worker name, e.g. w1@%h")] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="serve Prometheus metrics of the jobs on this port"),
+    ] = None,
 ) -> None:
     """Run a Celery worker for the jobs the API queues (needs CELERY_BROKER_URL and the
     'worker' extra). Uploads and artifacts are read from STORAGE_DATA_DIR, which API and
@@ -289,7 +293,13 @@ def worker(
     if not settings.celery_broker_url:
         typer.echo("error: set CELERY_BROKER_URL (e.g. redis://127.0.0.1:6379/0)", err=True)
         raise typer.Exit(2)
+    metrics_folder = None
+    if metrics_port is not None:  # before anything imports prometheus_client
+        from deepshield.jobs.worker_metrics import enable_multiprocess_metrics
+
+        metrics_folder = enable_multiprocess_metrics()
     from deepshield.jobs.celery_app import QUEUE_NAME, make_celery_app
+    from deepshield.jobs.worker_metrics import serve_worker_metrics
     from deepshield.logging_setup import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
@@ -304,6 +314,8 @@ def worker(
     ]
     if hostname:
         argv.append(f"--hostname={hostname}")
+    if metrics_port is not None and metrics_folder is not None:
+        serve_worker_metrics(metrics_port, metrics_folder)
     make_celery_app(settings).worker_main(argv)
 
 

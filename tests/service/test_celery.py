@@ -181,3 +181,24 @@ def test_a_job_over_its_time_limit_fails_with_a_clear_code(
     assert body["state"] == "FAILED" and body["error"]["error_code"] == "ANALYSIS_TIMEOUT", body
     assert body["attempts"] == 1  # failed for good, not handed to another worker
     assert wait_for(app.api, app.upload("face.jpg", photo_bytes))["state"] == "COMPLETED"
+
+
+def test_a_worker_serves_prometheus_metrics_of_its_jobs(
+    tmp_path: Path,
+    pg_url: str,
+    redis_url: str,
+    photo_bytes: bytes,
+    deployments: list[Deployment],
+) -> None:
+    """Jobs run in the worker's pool processes; their counters and stage timings reach the
+    worker's own endpoint through prometheus_client's multiprocess mode."""
+    app = Deployment(tmp_path, pg_url, redis_url)
+    deployments.append(app)
+    port = free_port()
+    app.worker("w1", f"--metrics-port={port}")
+    for name in ("a.jpg", "b.jpg"):
+        assert wait_for(app.api, app.upload(name, photo_bytes))["state"] == "COMPLETED"
+    metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    assert 'deepshield_jobs_finished_total{state="COMPLETED"} 2.0' in metrics
+    assert 'deepshield_stage_seconds_count{stage="inference"} 2.0' in metrics
+    assert 'deepshield_analysis_seconds_count{kind="image"} 2.0' in metrics

@@ -85,6 +85,8 @@ def worker_context(settings: Settings) -> JobContext:
     """Built on a worker process's first job (after the fork), then reused."""
     from deepshield.db.session import database_url, make_engine, make_session_factory
     from deepshield.engine.analyze import Analyzer
+    from deepshield.jobs.worker_metrics import multiprocess_metrics_enabled
+    from deepshield.metrics import Metrics
     from deepshield.storage import Storage
 
     storage = Storage(settings.storage_data_dir.resolve())
@@ -93,6 +95,9 @@ def worker_context(settings: Settings) -> JobContext:
         sessions=make_session_factory(make_engine(database_url(settings))),
         analyzer=Analyzer(settings),
         storage=storage,
+        # recorded into the worker's shared metrics folder (deepshield worker --metrics-port);
+        # job-state gauges are the API's, read from the database
+        metrics=Metrics(lambda: {}) if multiprocess_metrics_enabled() else None,
         max_attempts=settings.job_max_attempts,
         timeout_errors=(SoftTimeLimitExceeded,),
     )
