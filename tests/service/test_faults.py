@@ -93,3 +93,30 @@ def test_api_recovers_from_a_postgres_restart_without_its_own(
             deployment.close()
         deployments.clear()
         cluster.remove()
+
+
+def test_a_worker_waits_out_a_database_restart(
+    tmp_path: Path,
+    redis_url: str,
+    photo_bytes: bytes,
+    deployments: list[Deployment],  # noqa: F811
+) -> None:
+    """A queued job reaches a worker while PostgreSQL is down: the task retries later instead
+    of being lost, and the job completes once the database is back."""
+    cluster = PostgresCluster()
+    cluster.start()
+    try:
+        app = Deployment(tmp_path, cluster.url, redis_url)
+        deployments.append(app)
+        job_id = app.upload("queued.jpg", photo_bytes)  # no worker yet
+        cluster.stop()
+        worker = app.worker("w1")
+        wait_until(lambda: "Retry in" in worker.log(), 30, "the task to schedule a retry")
+        cluster.start()
+        body = wait_for(app.api, job_id, timeout=90)
+        assert body["state"] == "COMPLETED" and body["attempts"] == 1, body
+    finally:
+        for deployment in deployments:
+            deployment.close()
+        deployments.clear()
+        cluster.remove()

@@ -20,6 +20,7 @@ from typing import Any
 
 from billiard.exceptions import SoftTimeLimitExceeded
 from celery import Celery, Task
+from sqlalchemy.exc import DBAPIError
 
 from deepshield.config import Settings
 from deepshield.jobs.task import JobContext, run_job
@@ -29,6 +30,9 @@ QUEUE_NAME = "deepshield"
 # the soft limit raises inside the task (the job is FAILED with ANALYSIS_TIMEOUT); the hard
 # limit, this much later, kills a process stuck in native code
 HARD_LIMIT_GRACE_S = 30
+# database unreachable inside a worker: retry after 1, 2, 4 ... 60 s, about 6 minutes in all
+DB_RETRIES = 10
+DB_RETRY_MAX_DELAY_S = 60
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -71,11 +75,19 @@ def make_celery_app(settings: Settings) -> Celery:
     app = Celery("deepshield", set_as_current=False)
     app.conf.update(celery_config(settings))
 
-    @app.task(name=TASK_NAME, bind=True)  # type: ignore[untyped-decorator]
-    def analyze_job(task: Task, job_id: str) -> str:
+    @app.task(name=TASK_NAME, bind=True, max_retries=DB_RETRIES)  # type: ignore[untyped-decorator]
+    def analyze_job(task: Task, job_id: str, resume: bool = False) -> str:
         delivery = task.request.delivery_info or {}
-        context = worker_context(settings)
-        return run_job(job_id, context, redelivered=bool(delivery.get("redelivered")))
+        redelivered = resume or bool(delivery.get("redelivered"))
+        try:
+            return run_job(job_id, worker_context(settings), redelivered=redelivered)
+        except DBAPIError as exc:
+            # the database is unreachable (restarting, network): try again later. The job may
+            # be RUNNING already, so the retry may take it over, counting an attempt.
+            delay = min(DB_RETRY_MAX_DELAY_S, 2**task.request.retries)
+            raise task.retry(
+                exc=exc, countdown=delay, kwargs={"job_id": job_id, "resume": True}
+            ) from exc
 
     return app
 
