@@ -16,12 +16,13 @@ from deepshield.service.services import Services
 router = APIRouter(tags=["operations"])
 
 
-async def _checks(services: Services) -> dict[str, str]:
-    """Each dependency, "ok" or "unreachable": the database, and the broker under Celery."""
+async def _checks(services: Services, *, broker: bool = True) -> dict[str, str]:
+    """Each dependency, "ok" or "unreachable": the database, and the broker under Celery
+    (unless ``broker`` is False)."""
     checks = {"database": "ok" if await run_in_threadpool(services.database_ok) else "unreachable"}
-    broker = await run_in_threadpool(services.broker_ok)
-    if broker is not None:
-        checks["broker"] = "ok" if broker else "unreachable"
+    broker_state = await run_in_threadpool(services.broker_ok) if broker else None
+    if broker_state is not None:
+        checks["broker"] = "ok" if broker_state else "unreachable"
     return checks
 
 
@@ -47,9 +48,7 @@ async def live() -> dict[str, str]:
 async def ready(services: ServicesDep) -> JSONResponse:
     """Ready to take work: the database answers, and the broker too when
     REQUIRE_REDIS_FOR_READY=true."""
-    checks = await _checks(services)
-    if not services.settings.require_redis_for_ready:
-        checks.pop("broker", None)
+    checks = await _checks(services, broker=services.settings.require_redis_for_ready)
     down = sorted(name for name, state in checks.items() if state != "ok")
     if down:
         return envelope(503, "NOT_READY", f"unreachable: {', '.join(down)}")
