@@ -25,22 +25,16 @@ def prefetch(source: Iterator[T], depth: int = 2) -> Generator[T]:
     def produce() -> None:
         try:
             for item in source:
-                while not stop.is_set():
-                    try:
-                        items.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not _put(items, item, stop):
                     break
         except BaseException as exc:  # forwarded to the consumer
-            _put_final(items, exc, stop)
+            _put(items, exc, stop)
             return
         finally:
             close = getattr(source, "close", None)
             if close is not None:
                 close()
-        _put_final(items, _DONE, stop)
+        _put(items, _DONE, stop)
 
     thread = threading.Thread(target=produce, name="deepshield-prefetch", daemon=True)
     thread.start()
@@ -57,10 +51,12 @@ def prefetch(source: Iterator[T], depth: int = 2) -> Generator[T]:
         thread.join(timeout=10)
 
 
-def _put_final(items: queue.Queue[object], value: object, stop: threading.Event) -> None:
+def _put(items: queue.Queue[object], value: object, stop: threading.Event) -> bool:
+    """Put ``value`` as soon as there is room; False if the consumer stopped first."""
     while not stop.is_set():
         try:
             items.put(value, timeout=0.1)
-            return
+            return True
         except queue.Full:
             continue
+    return False
