@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,9 @@ from fastapi.testclient import TestClient
 from deepshield.config import Settings
 from deepshield.engine.analyze import Analyzer
 from deepshield.service.app import create_app
+from tests.fixtures.deployment import Deployment
 from tests.fixtures.media_factory import write_image, write_video
+from tests.fixtures.processes import PostgresCluster, RedisServer
 
 
 @pytest.fixture(scope="session")
@@ -74,3 +76,39 @@ def wait_for(
 
 def files_under(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+Deploy = Callable[..., Deployment]  # deploy(database_url, broker_url, **env) -> Deployment
+
+
+@pytest.fixture
+def deploy(tmp_path: Path) -> Iterator[Deploy]:
+    """Starts API + worker deployments for a test and stops them all afterwards. Request it
+    after ``private_redis`` / ``private_postgres`` so it is torn down before them."""
+    started: list[Deployment] = []
+
+    def start(database_url: str, broker_url: str, **env: str) -> Deployment:
+        started.append(Deployment(tmp_path, database_url, broker_url, **env))
+        return started[-1]
+
+    yield start
+    for deployment in started:
+        deployment.close()
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test's own, started; the test may stop and start it."""
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PostgresCluster]:
+    """A PostgreSQL cluster of this test's own, started; the test may stop and start it."""
+    cluster = PostgresCluster()
+    cluster.start()
+    yield cluster
+    cluster.remove()

@@ -6,68 +6,19 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import numpy as np
 import pytest
 
 from tests.fixtures.media_factory import write_video
-from tests.fixtures.processes import RedisServer, Worker, wait_until
-from tests.fixtures.server import free_port, start_server, stop_server
-from tests.service.conftest import wait_for
+from tests.fixtures.processes import RedisServer, wait_until
+from tests.fixtures.server import free_port
+from tests.service.conftest import Deploy, wait_for
 
 pytest.importorskip("celery", reason="Celery tests need the [worker] extra")
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.slow]
-
-
-class Deployment:
-    """One API process and any number of workers sharing a data directory, database and
-    broker, as docker-compose.yml runs them."""
-
-    def __init__(self, tmp_path: Path, database_url: str, broker_url: str, **env: str) -> None:
-        self.tmp_path, self.port = tmp_path, free_port()
-        self.env = {
-            "STORAGE_DATA_DIR": str(tmp_path / "data"),
-            "DATABASE_URL": database_url,
-            "CELERY_BROKER_URL": broker_url,
-            "VIDEO_MAX_DURATION_SECONDS": "20",
-            **env,
-        }
-        self.server = start_server(tmp_path / "data", self.port, **self.env)
-        self.api = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=30)
-        self.workers: list[Worker] = []
-
-    def worker(self, name: str, *args: str) -> Worker:
-        worker = Worker(name, self.tmp_path / "logs", self.env, *args)
-        self.workers.append(worker)
-        return worker
-
-    def upload(self, name: str, content: bytes, kind: str = "image") -> str:
-        response = self.api.post(f"/api/analyze-{kind}", files={"file": (name, content)})
-        assert response.status_code == 202, response.text
-        job_id: str = response.json()["job_id"]
-        return job_id
-
-    def job(self, job_id: str) -> dict[str, Any]:
-        body: dict[str, Any] = self.api.get(f"/api/results/{job_id}").json()
-        return body
-
-    def close(self) -> None:
-        for worker in self.workers:
-            worker.stop()
-        self.api.close()
-        stop_server(self.server)
-
-
-@pytest.fixture
-def deployments(tmp_path: Path) -> Iterator[list[Deployment]]:
-    started: list[Deployment] = []
-    yield started
-    for deployment in started:
-        deployment.close()
 
 
 def test_jobs_run_on_a_celery_worker_with_postgres(
@@ -75,10 +26,9 @@ def test_jobs_run_on_a_celery_worker_with_postgres(
     pg_url: str,
     redis_url: str,
     photo_bytes: bytes,
-    deployments: list[Deployment],
+    deploy: Deploy,
 ) -> None:
-    app = Deployment(tmp_path, pg_url, redis_url, REQUIRE_REDIS_FOR_READY="true")
-    deployments.append(app)
+    app = deploy(pg_url, redis_url, REQUIRE_REDIS_FOR_READY="true")
     health = app.api.get("/api/health").json()
     assert health["runner"] == "celery" and health["checks"] == {"database": "ok", "broker": "ok"}
     assert app.api.get("/api/health/ready").json()["checks"]["broker"] == "ok"
@@ -95,33 +45,26 @@ def test_jobs_run_on_a_celery_worker_with_postgres(
 
 
 def test_a_worker_killed_mid_job_is_redelivered_to_a_second_worker(
-    tmp_path: Path, pg_url: str, video_bytes: bytes, deployments: list[Deployment]
+    pg_url: str, video_bytes: bytes, private_redis: RedisServer, deploy: Deploy
 ) -> None:
-    redis = RedisServer(tmp_path / "redis")
-    redis.start()
-    try:
-        app = Deployment(
-            tmp_path,
-            pg_url,
-            redis.url,
-            CELERY_VISIBILITY_TIMEOUT_SECONDS="8",
-            JOB_TIME_LIMIT_SECONDS="6",
-        )
-        deployments.append(app)
-        first = app.worker("first")
-        job_id = app.upload("clip.mp4", video_bytes, kind="video")
-        wait_until(lambda: app.job(job_id)["state"] == "RUNNING", 30, "the job to start", 0.02)
-        first.kill()
-        assert app.job(job_id)["state"] == "RUNNING"  # the dead worker's job, unfinished
+    app = deploy(
+        pg_url,
+        private_redis.url,
+        CELERY_VISIBILITY_TIMEOUT_SECONDS="8",
+        JOB_TIME_LIMIT_SECONDS="6",
+    )
+    first = app.worker("first")
+    job_id = app.upload("clip.mp4", video_bytes, kind="video")
+    wait_until(lambda: app.job(job_id)["state"] == "RUNNING", 30, "the job to start", 0.02)
+    first.kill()
+    assert app.job(job_id)["state"] == "RUNNING"  # the dead worker's job, unfinished
 
-        app.worker("second")
-        body = wait_for(app.api, job_id, timeout=60)
-        assert body["state"] == "COMPLETED", body
-        assert body["attempts"] == 2
-        assert f"run_job[{job_id}] succeeded" in app.workers[1].log()
-        assert "succeeded" not in first.log()
-    finally:
-        redis.stop()
+    app.worker("second")
+    body = wait_for(app.api, job_id, timeout=60)
+    assert body["state"] == "COMPLETED", body
+    assert body["attempts"] == 2
+    assert f"run_job[{job_id}] succeeded" in app.workers[1].log()
+    assert "succeeded" not in first.log()
 
 
 def test_a_file_that_kills_its_worker_fails_after_the_attempt_limit(
@@ -130,13 +73,12 @@ def test_a_file_that_kills_its_worker_fails_after_the_attempt_limit(
     redis_url: str,
     video_bytes: bytes,
     photo_bytes: bytes,
-    deployments: list[Deployment],
+    deploy: Deploy,
 ) -> None:
     """The pool process dies every time it touches the job (here: SIGKILL, as a decoder crash
     or the OOM killer would): the message is rejected back to the queue at once, and after
     JOB_MAX_ATTEMPTS the job is FAILED instead of killing workers for ever."""
-    app = Deployment(tmp_path, pg_url, redis_url, JOB_MAX_ATTEMPTS="2")
-    deployments.append(app)
+    app = deploy(pg_url, redis_url, JOB_MAX_ATTEMPTS="2")
     worker = app.worker("w1")
     job_id = app.upload("clip.mp4", video_bytes, kind="video")
     for attempt in (1, 2):
@@ -163,19 +105,17 @@ def test_a_job_over_its_time_limit_fails_with_a_clear_code(
     redis_url: str,
     astronaut: np.ndarray,
     photo_bytes: bytes,
-    deployments: list[Deployment],
+    deploy: Deploy,
 ) -> None:
     frames = [np.roll(astronaut, 6 * i, axis=1) for i in range(64)]
     clip = write_video(tmp_path / "long.mp4", frames, fps=16).read_bytes()
-    app = Deployment(
-        tmp_path,
+    app = deploy(
         pg_url,
         redis_url,
         JOB_TIME_LIMIT_SECONDS="1",
         CELERY_VISIBILITY_TIMEOUT_SECONDS="30",
         VIDEO_MAX_FRAMES="64",
     )
-    deployments.append(app)
     app.worker("w1")
     body = wait_for(app.api, app.upload("long.mp4", clip, kind="video"), timeout=60)
     assert body["state"] == "FAILED" and body["error"]["error_code"] == "ANALYSIS_TIMEOUT", body
@@ -188,12 +128,11 @@ def test_a_worker_serves_prometheus_metrics_of_its_jobs(
     pg_url: str,
     redis_url: str,
     photo_bytes: bytes,
-    deployments: list[Deployment],
+    deploy: Deploy,
 ) -> None:
     """Jobs run in the worker's pool processes; their counters and stage timings reach the
     worker's own endpoint through prometheus_client's multiprocess mode."""
-    app = Deployment(tmp_path, pg_url, redis_url)
-    deployments.append(app)
+    app = deploy(pg_url, redis_url)
     port = free_port()
     app.worker("w1", f"--metrics-port={port}")
     for name in ("a.jpg", "b.jpg"):
