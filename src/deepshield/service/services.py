@@ -129,7 +129,7 @@ def recover_celery_jobs(services: Services) -> tuple[int, int]:
       delivered again (their worker was killed at the hard time limit): FAILED."""
     if services.runner_name != "celery":
         return 0, 0
-    from deepshield.jobs.celery_runner import CeleryRunner
+    from deepshield.jobs.celery_runner import BROKER_ERRORS, CeleryRunner
 
     runner, settings = services.runner, services.settings
     assert isinstance(runner, CeleryRunner)
@@ -144,9 +144,13 @@ def recover_celery_jobs(services: Services) -> tuple[int, int]:
         )
     if failed:
         log.warning("failed %d jobs whose worker went silent", len(failed))
-    if not stale or not runner.broker_ok():  # broker down: readiness reports it; try later
+    if not stale:
         return 0, len(failed)
-    if runner.waiting_messages() > 0:
+    try:
+        waiting = runner.waiting_messages()
+    except BROKER_ERRORS:  # broker down: readiness reports it; try on the next pass
+        return 0, len(failed)
+    if waiting > 0:
         return 0, len(failed)
     for job_id in stale:
         runner.submit(job_id)
