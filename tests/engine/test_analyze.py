@@ -15,6 +15,7 @@ from deepshield.config import Settings
 from deepshield.engine import errors
 from deepshield.engine.analyze import FULL_SEARCH_EVERY, STAGES, Analyzer
 from deepshield.engine.explain import WARM
+from deepshield.training.sbi import self_blend
 from tests.engine.test_faces import three_faces
 from tests.fixtures.media_factory import (
     frame_with_index,
@@ -95,8 +96,13 @@ def test_image_with_one_face(analyzer: Analyzer, astronaut: np.ndarray, tmp_path
 def test_heatmap_keeps_natural_colours_under_the_overlay(
     analyzer: Analyzer, astronaut: np.ndarray, tmp_path: Path
 ) -> None:
-    path = write_image(tmp_path / "photo.png", astronaut)
+    # a face the model calls manipulated: the astronaut, self-blended (the real photo scores
+    # ~0 and its map has no warm region at all)
+    face = analyzer.detector.detect(astronaut)[0]
+    blended = self_blend(astronaut, face.landmarks, np.random.default_rng(2)).fake
+    path = write_image(tmp_path / "photo.png", blended)
     result = analyzer.analyze(path, artifacts_dir=tmp_path).to_dict()
+    assert result["final_score"] > analyzer.threshold
     heatmap_name = result["top_k_suspicious"][0]["heatmap_overlay_url"]
     heatmap = np.asarray(Image.open(tmp_path / heatmap_name)).astype(int)
     crop = np.asarray(Image.open(tmp_path / heatmap_name.replace("_heatmap", "_crop"))).astype(int)

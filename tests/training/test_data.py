@@ -30,3 +30,18 @@ def test_pair_augmentation_is_shared() -> None:
         assert np.array_equal(a, b)  # identical inputs stay identical: same flip, colour, JPEG
     changed = augment_together([image], np.random.default_rng(1))[0]
     assert changed.shape == image.shape and not np.array_equal(changed, image)
+
+
+def test_pair_reframing_and_degradation_are_shared() -> None:
+    from deepshield.training.data import degrade, reframe
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    seen_changed = 0
+    for seed in range(20):
+        a, b = degrade(
+            reframe([image, image.copy()], np.random.default_rng(seed)), np.random.default_rng(seed)
+        )
+        assert np.array_equal(a, b) and a.shape == image.shape
+        seen_changed += not np.array_equal(a, image)
+    assert seen_changed == 20  # reframing always zooms or shifts a little

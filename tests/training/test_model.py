@@ -9,6 +9,7 @@ from skimage import data as skdata
 from deepshield.engine.classifier import normalise
 from deepshield.training.model import (
     EfficientNetLite0,
+    fake_margin,
     imagenet_weights_path,
     load_imagenet_backbone,
 )
@@ -50,3 +51,12 @@ def test_features_and_head_shapes(size: int) -> None:
     assert logits.shape == (2, 2)
     assert features.shape == (2, 1280, size // 32, size // 32)
     assert torch.allclose(model.forward_head(features), logits)
+
+
+def test_fake_margin_is_the_log_odds_of_any_fake_class() -> None:
+    logits = torch.tensor([[0.5, -1.0, 2.0], [3.0, 0.0, 0.0]])
+    probabilities = torch.softmax(logits, dim=1)
+    odds = (1 - probabilities[:, 0]) / probabilities[:, 0]
+    assert torch.allclose(fake_margin(logits), torch.log(odds))
+    two_class = torch.tensor([[0.5, 2.0]])
+    assert torch.allclose(fake_margin(two_class), torch.tensor([1.5]))

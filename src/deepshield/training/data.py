@@ -120,9 +120,59 @@ def cached_faces(
     return faces
 
 
+# Framing jitter: the serving crop follows a detector box that moves a little from frame to frame
+CROP_SCALE = (0.85, 1.0)
+CROP_SHIFT = 0.04  # of the side
+# Other cameras: softer optics and resampled (smaller) sources. Without this, real photos unlike
+# FFHQ (the astronaut) scored as fake; the GPU sweep in benchmarks/RESULTS.md measured it.
+RESAMPLE_PROBABILITY, RESAMPLE_SCALE = 0.3, (0.5, 0.9)
+BLUR_PROBABILITY, BLUR_SIGMA = 0.2, (0.3, 1.0)
+
+
+def reframe(images: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+    """One random zoom (scale ``CROP_SCALE``) and shift for every image given."""
+    height, width = images[0].shape[:2]
+    side = rng.uniform(*CROP_SCALE) * width
+    centre_x = width / 2 + rng.uniform(-CROP_SHIFT, CROP_SHIFT) * width
+    centre_y = height / 2 + rng.uniform(-CROP_SHIFT, CROP_SHIFT) * height
+    zoom_x, zoom_y = width / side, height / side
+    matrix = np.array(
+        [
+            [zoom_x, 0, -(centre_x - side / 2) * zoom_x],
+            [0, zoom_y, -(centre_y - side / 2) * zoom_y],
+        ],
+        np.float32,
+    )
+    return [
+        cv2.warpAffine(image, matrix, (width, height), borderMode=cv2.BORDER_REFLECT)
+        for image in images
+    ]
+
+
+def degrade(images: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+    """Sometimes resample through a smaller size, sometimes blur: the same for every image."""
+    height, width = images[0].shape[:2]
+    if rng.random() < RESAMPLE_PROBABILITY:
+        factor = rng.uniform(*RESAMPLE_SCALE)
+        small = (int(width * factor), int(height * factor))
+        images = [
+            cv2.resize(
+                cv2.resize(image, small, interpolation=cv2.INTER_AREA),
+                (width, height),
+                interpolation=cv2.INTER_LINEAR,
+            )
+            for image in images
+        ]
+    if rng.random() < BLUR_PROBABILITY:
+        sigma = rng.uniform(*BLUR_SIGMA)
+        images = [cv2.GaussianBlur(image, (0, 0), sigma) for image in images]
+    return images
+
+
 def augment_together(images: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
-    """The same flip, colour jitter and JPEG re-encode applied to every image given, so a real
-    face and its self-blended fake differ only by the blend."""
+    """The same reframing, degradation, flip, colour jitter and JPEG re-encode applied to every
+    image given, so a real face and its self-blended fake differ only by the blend."""
+    images = degrade(reframe(images, rng), rng)
     flip = rng.random() < 0.5
     contrast, brightness = rng.uniform(0.9, 1.1), rng.uniform(-12, 12)
     quality = int(rng.integers(*JPEG_QUALITY)) if rng.random() < JPEG_PROBABILITY else None
@@ -147,7 +197,9 @@ def to_tensor_layout(batch: np.ndarray) -> np.ndarray:
     return normalise(batch)
 
 
-LABEL_REAL, LABEL_FAKE = 0, 1
+LABEL_REAL, LABEL_FAKE = 0, 1  # binary labels of evaluation
+# training classes, as CLASS_NAMES in the model
+LABEL_SELF_BLENDED, LABEL_SYNTHETIC = 1, 2
 
 
 @dataclass(frozen=True)
@@ -167,12 +219,12 @@ def make_samples(
 ) -> list[tuple[np.ndarray, int]]:
     if entry.kind == "fake":
         image = fakes.crops[entry.index]
-        return [((augment_together([image], rng)[0] if augment else image), LABEL_FAKE)]
+        return [((augment_together([image], rng)[0] if augment else image), LABEL_SYNTHETIC)]
     real = reals.crops[entry.index]
     fake = self_blend(real, reals.landmarks[entry.index], rng).fake
     if augment:
         real, fake = augment_together([real, fake], rng)
-    return [(real, LABEL_REAL), (fake, LABEL_FAKE)]
+    return [(real, LABEL_REAL), (fake, LABEL_SELF_BLENDED)]
 
 
 def iterate_batches(

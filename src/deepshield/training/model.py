@@ -15,6 +15,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+# The head tells self-blended (face swap-like) fakes from fully synthetic ones: two kinds of fake
+# with different traces. A GPU sweep (benchmarks/RESULTS.md) found this beats one "fake" class on
+# both. Serving folds the two into one fake logit (``fake_margin``).
+CLASS_NAMES = ("real", "self-blended", "synthetic")
+NUM_CLASSES = len(CLASS_NAMES)
 BN_EPS = 1e-3  # the weights were trained with TF-style batch-norm epsilon
 BN_MOMENTUM = 0.01
 
@@ -118,6 +123,11 @@ class EfficientNetLite0(nn.Module):
     def forward_with_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.forward_features(x)
         return self.forward_head(features), features
+
+
+def fake_margin(logits: torch.Tensor) -> torch.Tensor:
+    """log(p_fake / p_real): every class after the first is a kind of fake."""
+    return torch.logsumexp(logits[:, 1:], dim=1) - logits[:, 0]
 
 
 def imagenet_weights_path() -> Path:

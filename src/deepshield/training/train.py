@@ -28,7 +28,12 @@ from deepshield.training.data import (
     training_entries,
 )
 from deepshield.training.metrics import compute_metrics
-from deepshield.training.model import EfficientNetLite0, load_imagenet_backbone
+from deepshield.training.model import (
+    NUM_CLASSES,
+    EfficientNetLite0,
+    fake_margin,
+    load_imagenet_backbone,
+)
 from deepshield.training.sbi import self_blend
 
 VAL_SBI_SEED_OFFSET = 10_000
@@ -82,12 +87,11 @@ def build_eval_set(reals: FaceSet, fakes: FaceSet, seed: int) -> EvalSet:
 
 @torch.no_grad()
 def predict_margins(model: EfficientNetLite0, images: np.ndarray, batch: int = 64) -> np.ndarray:
-    """logit_fake - logit_real for each image."""
+    """log(p_fake / p_real) for each image."""
     model.eval()
     out = []
     for start in range(0, len(images), batch):
-        logits = model(torch.from_numpy(images[start : start + batch]))
-        out.append((logits[:, 1] - logits[:, 0]).numpy())
+        out.append(fake_margin(model(torch.from_numpy(images[start : start + batch]))).numpy())
     return np.concatenate(out)
 
 
@@ -147,7 +151,7 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
             )
     val = build_eval_set(val_real, val_fake, config.seed + VAL_SBI_SEED_OFFSET)
 
-    model = EfficientNetLite0(num_classes=2)
+    model = EfficientNetLite0(num_classes=NUM_CLASSES)
     load_imagenet_backbone(model)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
@@ -233,7 +237,7 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
 
 def calibrate(config: TrainConfig, checkpoint: Path, val: EvalSet) -> dict[str, object]:
     """Fit temperature and threshold on validation; stored beside the checkpoint."""
-    model = EfficientNetLite0(num_classes=2)
+    model = EfficientNetLite0(num_classes=NUM_CLASSES)
     model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=False)["model"])
     margins = predict_margins(model, val.images)
     temperature = fit_temperature(margins, val.labels)
