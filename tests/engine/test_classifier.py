@@ -76,3 +76,12 @@ def test_shipped_onnx_matches_its_torch_checkpoint(astronaut_crop: np.ndarray) -
     got = session.run(["logits", "features", "cam"], {"input": inputs})
     for name, g, e in zip(("logits", "features", "cam"), got, expected, strict=True):
         assert np.abs(g - e).max() <= 1e-4, name
+
+
+def test_normalise_equals_the_arithmetic_exactly() -> None:
+    batch = np.random.default_rng(3).integers(0, 256, (3, 40, 56, 3), dtype=np.uint8)
+    mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
+    expected = (batch.astype(np.float32) * np.float32(1 / 255) - np.float32(mean)) / np.float32(std)
+    got = normalise(batch, mean, std)
+    assert got.dtype == np.float32 and got.shape == (3, 3, 40, 56)
+    assert np.array_equal(got, expected.transpose(0, 3, 1, 2))
