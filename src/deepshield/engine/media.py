@@ -15,6 +15,7 @@ from deepshield.engine.video import VIDEO_SUFFIXES, demuxer_for
 IMAGE_FORMATS = ("JPEG", "PNG", "WEBP")
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
 MEDIA_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES  # for finding media in folders by name
+EXIF_ORIENTATION = 0x0112
 MAX_IMAGE_PIXELS = 50_000_000  # ~ 8660 x 5770; Pillow's default is 89 M and only warns
 
 
@@ -39,7 +40,13 @@ def load_image(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
                         f"{path}: {width}x{height} pixels is over the limit of {max_pixels}",
                     )
                 image.load()
-                rgb = ImageOps.exif_transpose(image).convert("RGB")
+                # each of these copies the whole picture: only when it changes something
+                upright = (
+                    ImageOps.exif_transpose(image)
+                    if image.getexif().get(EXIF_ORIENTATION, 1) != 1
+                    else image
+                )
+                rgb = upright if upright.mode == "RGB" else upright.convert("RGB")
                 return np.asarray(rgb)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise errors.MediaError(errors.IMAGE_TOO_LARGE, f"{path}: {exc}") from exc
