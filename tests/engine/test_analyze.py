@@ -13,7 +13,7 @@ from skimage import data as skdata
 
 from deepshield.config import Settings
 from deepshield.engine import errors
-from deepshield.engine.analyze import FULL_SEARCH_EVERY, STAGES, Analyzer
+from deepshield.engine.analyze import FULL_SEARCH_EVERY, FULL_SEARCH_EVERY_MS, STAGES, Analyzer
 from deepshield.engine.explain import WARM
 from deepshield.training.sbi import self_blend
 from tests.engine.test_faces import three_faces
@@ -149,27 +149,42 @@ def test_video_frames_and_timestamps_match_the_source(
     )
 
 
+@pytest.mark.parametrize(
+    ("fps", "count", "enters_at"),
+    [(12, 24, 5), (1, 20, 9)],  # frames 83 ms apart: the frame count decides; 1 s: the time
+)
 def test_a_person_entering_far_from_the_others_is_found_by_the_next_full_search(
-    analyzer: Analyzer, astronaut: np.ndarray, tmp_path: Path
+    analyzer: Analyzer,
+    astronaut: np.ndarray,
+    tmp_path: Path,
+    fps: int,
+    count: int,
+    enters_at: int,
 ) -> None:
     """Between full searches the detector looks near the last faces only; a second person
     appearing elsewhere is found at the next full search, at most FULL_SEARCH_EVERY sampled
-    frames later, and is scored as a person of their own."""
+    frames or FULL_SEARCH_EVERY_MS of video later, and is scored as a person of their own."""
     face = cv2.resize(astronaut, (300, 300))
     frames = []
-    for i in range(24):
+    for i in range(count):
         canvas = np.full((720, 1280, 3), 90, np.uint8)
         canvas[20:320, 20:320] = face
-        if i >= 5:
+        if i >= enters_at:
             canvas[400:700, 940:1240] = face
         frames.append(canvas)
-    path = write_video(tmp_path / "enter.mp4", frames, fps=12)
-    result = analyzer.analyze(path, sample_frames=24).to_dict()
+    path = write_video(tmp_path / "enter.mp4", frames, fps=fps)
+    result = analyzer.analyze(path, sample_frames=count).to_dict()
     assert len(result["people"]) == 2
-    newcomer = [e["frame_index"] for e in result["per_frame"] if e["face_bbox"][0] > 800]
-    assert newcomer and min(newcomer) <= 5 + FULL_SEARCH_EVERY
+    newcomer = [e for e in result["per_frame"] if e["face_bbox"][0] > 800]
+    step_ms = 1000 / fps  # every frame is sampled
+    by_count, by_time = FULL_SEARCH_EVERY * step_ms, FULL_SEARCH_EVERY_MS
+    assert (by_time < by_count) == (fps == 1)  # each case exercises the rule it names
+    bound_ms = min(by_count, by_time)
+    assert newcomer and newcomer[0]["timestamp_ms"] <= enters_at * step_ms + bound_ms
+    assert newcomer[0]["frame_index"] > enters_at  # found late: the window search missed it
     sampled = {e["frame_index"] for e in result["per_frame"]}  # the first person is in all
-    assert set(newcomer) == {i for i in sampled if i >= min(newcomer)}  # followed once found
+    found = {e["frame_index"] for e in newcomer}
+    assert found == {i for i in sampled if i >= newcomer[0]["frame_index"]}  # followed once found
 
 
 def test_sampled_frame_pixels_are_the_indexed_frames(astronaut: np.ndarray, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -34,7 +35,12 @@ from deepshield.engine.tracking import FaceTracker
 from deepshield.engine.video import Frame, probe_video, sample_targets, sample_video_frames
 
 PIPELINE_VERSION = "0.1.0"
-FULL_SEARCH_EVERY = 4  # sampled video frames: every 4th searches the whole frame for faces
+PNG_WRITERS = 2  # threads writing heatmap and crop PNGs
+# Between whole-frame face searches, video frames are searched only near the last faces. A whole
+# frame is searched at least every FULL_SEARCH_EVERY sampled frames and every
+# FULL_SEARCH_EVERY_MS of video, so someone who enters elsewhere is found within that.
+FULL_SEARCH_EVERY = 8
+FULL_SEARCH_EVERY_MS = 4000.0
 STAGES = (
     "validating",
     "frame_extraction",
@@ -213,27 +219,45 @@ class Analyzer:
     ) -> list[dict[str, Any]]:
         """The ``top_k`` most suspicious faces; heatmap and plain crop PNGs when asked."""
         ranked = sorted(range(len(scores)), key=lambda i: -scores[i].p_fake)[:top_k]
-        top = []
-        for rank, i in enumerate(ranked, start=1):
-            score, name = scores[i], None
-            if artifacts_dir is not None:
-                stem = f"top{rank}_frame{score.frame_index}_person{score.person_id}"
-                heat = heat_from_cam(cams[i], self.classifier.input_size)
-                save_png(artifacts_dir / f"{stem}{CROP_SUFFIX}", detections[i].crop)
-                heatmap = save_png(
-                    artifacts_dir / f"{stem}{HEATMAP_SUFFIX}", overlay(detections[i].crop, heat)
-                )
-                name = heatmap.name
-            top.append(
-                {
-                    "frame_index": score.frame_index,
-                    "timestamp_ms": round(score.timestamp_ms, 1),
-                    "p_fake": score.p_fake,
-                    "person_id": score.person_id,
-                    "heatmap_overlay_url": name,
-                }
-            )
-        return top
+        names: list[str | None] = [None] * len(ranked)
+        if artifacts_dir is not None and ranked:
+            stems = [
+                f"top{rank}_frame{scores[i].frame_index}_person{scores[i].person_id}"
+                for rank, i in enumerate(ranked, start=1)
+            ]
+            # PNG encoding releases the GIL, so the files are written side by side
+            with ThreadPoolExecutor(max_workers=PNG_WRITERS) as pool:
+                crops = [
+                    pool.submit(
+                        save_png, artifacts_dir / f"{stem}{CROP_SUFFIX}", detections[i].crop
+                    )
+                    for stem, i in zip(stems, ranked, strict=True)
+                ]
+                overlays = [
+                    pool.submit(
+                        self._save_overlay,
+                        artifacts_dir / f"{stem}{HEATMAP_SUFFIX}",
+                        detections[i].crop,
+                        cams[i],
+                    )
+                    for stem, i in zip(stems, ranked, strict=True)
+                ]
+                for future in crops:
+                    future.result()  # raises what the writer raised
+                names = [future.result().name for future in overlays]
+        return [
+            {
+                "frame_index": scores[i].frame_index,
+                "timestamp_ms": round(scores[i].timestamp_ms, 1),
+                "p_fake": scores[i].p_fake,
+                "person_id": scores[i].person_id,
+                "heatmap_overlay_url": name,
+            }
+            for i, name in zip(ranked, names, strict=True)
+        ]
+
+    def _save_overlay(self, path: Path, crop: np.ndarray, cam: np.ndarray) -> Path:
+        return save_png(path, overlay(crop, heat_from_cam(cam, self.classifier.input_size)))
 
     def _detect(
         self,
@@ -249,14 +273,19 @@ class Analyzer:
         sampled = 0
         report("face_detection", 5.0)
         faces: list[Face] = []
+        last_full: tuple[int, float] | None = None  # (sampled count, timestamp) of the last one
         for frame in frames:
             sampled += 1
-            # between full searches, look only near the faces of the last sampled frame; the
-            # full search every FULL_SEARCH_EVERY frames finds people who entered elsewhere
-            if faces and sampled % FULL_SEARCH_EVERY != 1:
+            if (
+                faces
+                and last_full is not None
+                and sampled - last_full[0] < FULL_SEARCH_EVERY
+                and frame.timestamp_ms - last_full[1] < FULL_SEARCH_EVERY_MS
+            ):
                 found = self.detector.detect_near(frame.image, faces)
             else:
                 found = self.detector.detect(frame.image)
+                last_full = (sampled, frame.timestamp_ms)
             faces = select_faces(
                 found,
                 min_relative_area=self.settings.face_min_relative_area,
