@@ -19,7 +19,7 @@ from deepshield.training.sbi import self_blend
 
 SPLIT_FRACTIONS = (0.70, 0.15, 0.15)  # train, val, test
 # JPEG re-encoding in augmentation: light, since heavy JPEG erases the high-frequency traces that
-# give StyleGAN2 faces away (a GPU sweep of 16 recipes, recorded in the README, chose these)
+# give StyleGAN2 faces away (a GPU sweep of 16 recipes, benchmarks/RESULTS.md, chose these)
 JPEG_PROBABILITY = 0.3
 JPEG_QUALITY = (80, 100)
 MEAN = np.array(IMAGENET_MEAN, np.float32)  # as the ImageNet backbone was trained
