@@ -3,6 +3,7 @@ uninterrupted run, calibration is stored, and the ONNX export matches torch."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -92,6 +93,8 @@ def test_export_matches_torch_and_serves(trained: TrainConfig, astronaut: np.nda
     model = load_checkpoint(trained.out_dir / "best.pt")
     assert max_parity_error(model, onnx_path, 224, seed=5) <= 1e-4
     card = json.loads(onnx_path.with_suffix(".json").read_text())
+    digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()[:8]
+    assert card["model_version"].endswith(f"-{digest}")  # names this very graph
     for key in (
         "model_version",
         "input",

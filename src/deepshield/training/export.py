@@ -13,6 +13,7 @@ computes it, so serving needs neither torch nor gradients.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import warnings
@@ -139,7 +140,7 @@ def export_run(config: TrainConfig, checkpoint: Path, ship: bool = False) -> Pat
     parity = max_parity_error(model, onnx_path, config.input_size)
     if parity > PARITY_TOLERANCE:
         raise RuntimeError(f"ONNX output differs from torch by {parity:.2e} (> {PARITY_TOLERANCE})")
-    card = model_card(config, checkpoint, calibration, parity)
+    card = model_card(config, checkpoint, calibration, parity, onnx_path)
     card_path = export_dir / MODEL_CARD_NAME
     card_path.write_text(json.dumps(card, indent=2))
     classifier = FaceClassifier(onnx_path, card_path)
@@ -155,12 +156,18 @@ def export_run(config: TrainConfig, checkpoint: Path, ship: bool = False) -> Pat
 
 
 def model_card(
-    config: TrainConfig, checkpoint: Path, calibration: dict[str, object], parity: float
+    config: TrainConfig,
+    checkpoint: Path,
+    calibration: dict[str, object],
+    parity: float,
+    onnx_path: Path,
 ) -> dict[str, object]:
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     real_split, fake_split = load_splits(config)
+    # the date alone let two models exported on one day share a version; the hash tells them apart
+    digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()[:8]
     return {
-        "model_version": f"lite0-sbi-{datetime.now(UTC):%Y%m%d}",
+        "model_version": f"lite0-sbi-{datetime.now(UTC):%Y%m%d}-{digest}",
         "architecture": "EfficientNet-Lite0 (plain torch); linear head on average pooling over "
         f"{NUM_CLASSES} classes {list(CLASS_NAMES)}, folded to real/fake in the graph",
         "input": {
