@@ -1,6 +1,6 @@
 """Temperature scaling (Guo et al. 2017) and the decision threshold, both fitted on the
-validation split. The classifier's fake-vs-real margin ``z = logit_fake - logit_real`` becomes
-``p_fake = sigmoid(z / T)``."""
+validation split. The classifier's fake-vs-real margin ``z = log(p_fake / p_real)`` (the
+exported graph's ``logit_fake - logit_real``) becomes ``p_fake = sigmoid(z / T)``."""
 
 from __future__ import annotations
 
