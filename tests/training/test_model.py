@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -60,3 +61,25 @@ def test_fake_margin_is_the_log_odds_of_any_fake_class() -> None:
     assert torch.allclose(fake_margin(logits), torch.log(odds))
     two_class = torch.tensor([[0.5, 2.0]])
     assert torch.allclose(fake_margin(two_class), torch.tensor([1.5]))
+
+
+def test_exported_cam_is_the_grad_cam_of_the_folded_margin() -> None:
+    """The graph's ``cam`` equals autograd's Grad-CAM of log(p_fake / p_real), times h*w."""
+    from deepshield.training.export import ExportWrapper
+
+    torch.manual_seed(0)
+    model = EfficientNetLite0(num_classes=3)
+    load_imagenet_backbone(model)  # real features, not the near-zero ones of a random net
+    model.eval()
+    torch.nn.init.normal_(model._fc.weight, std=0.05)  # a head whose three classes differ
+    photo = cv2.resize(skdata.astronaut(), (224, 224))
+    x = torch.from_numpy(normalise(np.stack([photo, photo[:, ::-1]])))
+    folded, features, cam = ExportWrapper(model)(x)
+    assert torch.allclose(folded[:, 1] - folded[:, 0], fake_margin(model(x)), atol=1e-5)
+    leaf = features.detach().requires_grad_(True)
+    fake_margin(model.forward_head(leaf)).sum().backward()  # type: ignore[no-untyped-call]
+    assert leaf.grad is not None
+    weights = leaf.grad.mean(dim=(2, 3), keepdim=True)  # Grad-CAM's channel weights
+    grad_cam = (weights * leaf).sum(dim=1).detach() * features.shape[2] * features.shape[3]
+    assert grad_cam.abs().max() > 1.0  # a map worth comparing
+    assert torch.allclose(cam, grad_cam, rtol=1e-4, atol=1e-4)
