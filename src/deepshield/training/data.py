@@ -130,16 +130,16 @@ BLUR_PROBABILITY, BLUR_SIGMA = 0.2, (0.3, 1.0)
 
 
 def reframe(images: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
-    """One random zoom (scale ``CROP_SCALE``) and shift for every image given."""
+    """One random zoom (a window ``CROP_SCALE`` of each side) and shift for every image given."""
     height, width = images[0].shape[:2]
-    side = rng.uniform(*CROP_SCALE) * width
+    zoom = 1.0 / rng.uniform(*CROP_SCALE)
     centre_x = width / 2 + rng.uniform(-CROP_SHIFT, CROP_SHIFT) * width
     centre_y = height / 2 + rng.uniform(-CROP_SHIFT, CROP_SHIFT) * height
-    zoom_x, zoom_y = width / side, height / side
+    # the window centred there, (width, height) / zoom in size, is stretched over the output
     matrix = np.array(
         [
-            [zoom_x, 0, -(centre_x - side / 2) * zoom_x],
-            [0, zoom_y, -(centre_y - side / 2) * zoom_y],
+            [zoom, 0, width / 2 - centre_x * zoom],
+            [0, zoom, height / 2 - centre_y * zoom],
         ],
         np.float32,
     )
