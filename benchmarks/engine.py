@@ -43,15 +43,18 @@ def crops_per_second(analyzer: Analyzer, repeats: int) -> float:
 
 
 def peak_rss_mb(clip: Path, fps: float, frames: int) -> float:
-    """Peak resident memory of a fresh process analysing ``clip``, runtime included. Read from
-    VmHWM, which starts afresh at exec; ru_maxrss would carry over the forking parent's peak."""
+    """Peak resident memory of a fresh process analysing ``clip`` and writing its heatmaps,
+    runtime included. Read from VmHWM, which starts afresh at exec; ru_maxrss would carry over
+    the forking parent's peak."""
     code = (
-        "import sys\n"
+        "import sys, tempfile\n"
+        "from pathlib import Path\n"
         "from deepshield.config import Settings\n"
         "from deepshield.engine.analyze import Analyzer\n"
         f"s = Settings(VIDEO_SAMPLE_FPS={fps}, VIDEO_MAX_FRAMES={frames},\n"
         "             VIDEO_MAX_DURATION_SECONDS=600)\n"
-        "Analyzer(s).analyze(sys.argv[1])\n"
+        "with tempfile.TemporaryDirectory() as out:\n"
+        "    Analyzer(s).analyze(sys.argv[1], artifacts_dir=Path(out))\n"
         "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
         "print(int(hwm.split()[1]) / 1024)\n"
     )

@@ -260,3 +260,29 @@ def test_fps_sampling_takes_one_frame_per_interval_without_a_false_warning(
     assert result["warnings"] == []
     capped = Analyzer(Settings(VIDEO_SAMPLE_FPS=10, VIDEO_MAX_FRAMES=5)).analyze(path).to_dict()
     assert capped["frames_sampled"] == 5  # over the cap, spread uniformly instead
+
+
+def test_only_the_top_k_crops_are_kept_and_they_are_the_right_ones(
+    analyzer: Analyzer, astronaut: np.ndarray
+) -> None:
+    from deepshield.engine.analyze import _BatchedScores
+
+    rng = np.random.default_rng(0)
+    size = analyzer.classifier.input_size
+    crops = [
+        np.ascontiguousarray(cv2.resize(astronaut, (size, size)))
+        if i % 3 == 0
+        else rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        for i in range(37)  # more than two batches of 16
+    ]
+    crops[20] = crops[10].copy()  # equal scores: the earlier face ranks first
+    scores = _BatchedScores(analyzer.classifier, keep_crops=5)
+    for crop in crops:
+        scores.add(crop)
+    p_fake = scores.finish().p_fake
+    kept = scores.kept_crops()
+    expected = sorted(range(len(crops)), key=lambda i: -p_fake[i])[:5]
+    assert sorted(kept) == sorted(expected)
+    for i in expected:
+        assert kept[i] is crops[i]
+    assert not _BatchedScores(analyzer.classifier, keep_crops=0).kept_crops()

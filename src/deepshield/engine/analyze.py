@@ -7,6 +7,7 @@ The CLI, the API's job runner and the tests all call this same function.
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -85,7 +86,6 @@ class _Detection:
     timestamp_ms: float
     person_id: int
     bbox: tuple[float, float, float, float]
-    crop: np.ndarray
 
 
 class Analyzer:
@@ -165,7 +165,8 @@ class Analyzer:
             )
             expected = len(sample_targets(info.duration_s, frames_wanted, fps))
         report("frame_extraction", 5.0)
-        classified = _BatchedScores(self.classifier)
+        k = self.settings.infer_top_k_explainability if top_k is None else top_k
+        classified = _BatchedScores(self.classifier, keep_crops=k if artifacts_dir else 0)
         with closing(frames):  # on any error, stop the prefetch thread and the decoder now
             detections, frames_sampled = self._detect(frames, expected, report, classified)
         report("inference", 70.0)
@@ -179,8 +180,7 @@ class Analyzer:
             scores, frames_sampled=frames_sampled, threshold=self.threshold, method=DEFAULT_METHOD
         )
         report("explainability", 88.0)
-        k = self.settings.infer_top_k_explainability if top_k is None else top_k
-        top = self._explain(scores, detections, predictions.cams, k, artifacts_dir)
+        top = self._explain(scores, classified.kept_crops(), predictions.cams, k, artifacts_dir)
         warnings = []
         if kind == "video" and frames_sampled < expected:
             warnings.append(
@@ -212,12 +212,13 @@ class Analyzer:
     def _explain(
         self,
         scores: list[FrameScore],
-        detections: list[_Detection],
+        crops: dict[int, np.ndarray],
         cams: np.ndarray,
         top_k: int,
         artifacts_dir: Path | None,
     ) -> list[dict[str, Any]]:
-        """The ``top_k`` most suspicious faces; heatmap and plain crop PNGs when asked."""
+        """The ``top_k`` most suspicious faces; heatmap and plain crop PNGs when asked (``crops``
+        holds the crops of at least those faces, by detection index)."""
         ranked = sorted(range(len(scores)), key=lambda i: -scores[i].p_fake)[:top_k]
         names: list[str | None] = [None] * len(ranked)
         if artifacts_dir is not None and ranked:
@@ -227,22 +228,20 @@ class Analyzer:
             ]
             # PNG encoding releases the GIL, so the files are written side by side
             with ThreadPoolExecutor(max_workers=PNG_WRITERS) as pool:
-                crops = [
-                    pool.submit(
-                        save_png, artifacts_dir / f"{stem}{CROP_SUFFIX}", detections[i].crop
-                    )
+                plain_writes = [
+                    pool.submit(save_png, artifacts_dir / f"{stem}{CROP_SUFFIX}", crops[i])
                     for stem, i in zip(stems, ranked, strict=True)
                 ]
                 overlays = [
                     pool.submit(
                         self._save_overlay,
                         artifacts_dir / f"{stem}{HEATMAP_SUFFIX}",
-                        detections[i].crop,
+                        crops[i],
                         cams[i],
                     )
                     for stem, i in zip(stems, ranked, strict=True)
                 ]
-                for future in crops:
+                for future in plain_writes:
                     future.result()  # raises what the writer raised
                 names = [future.result().name for future in overlays]
         return [
@@ -294,21 +293,26 @@ class Analyzer:
             ids = list(range(len(detections), len(detections) + len(faces)))
             for face, person in zip(faces, tracker.update(faces, ids), strict=True):
                 crop = crop_face(frame.image, face, size=self.classifier.input_size)
-                detections.append(
-                    _Detection(frame.index, frame.timestamp_ms, person, face.box, crop.pixels)
-                )
+                detections.append(_Detection(frame.index, frame.timestamp_ms, person, face.box))
                 classified.add(crop.pixels)
             report("face_detection", 5.0 + 65.0 * min(sampled / expected, 1.0))
         return detections, sampled
 
 
 class _BatchedScores:
-    """Collects face crops and classifies them a batch at a time as they arrive."""
+    """Collects face crops and classifies them a batch at a time as they arrive. Only the crops
+    of the ``keep_crops`` most suspicious faces so far are kept (for their heatmaps), so memory
+    stays flat however long the video."""
 
-    def __init__(self, classifier: FaceClassifier) -> None:
+    def __init__(self, classifier: FaceClassifier, keep_crops: int) -> None:
         self.classifier = classifier
         self.pending: list[np.ndarray] = []
         self.parts: list[Predictions] = []
+        self.keep_crops = keep_crops
+        self.classified = 0
+        # min-heap of (p_fake, -index, crop): the least suspicious kept face is dropped first,
+        # and of equal scores the later one, as the ranking of the top K puts earlier ones first
+        self.kept: list[tuple[float, int, np.ndarray]] = []
 
     def add(self, crop: np.ndarray) -> None:
         self.pending.append(crop)
@@ -316,9 +320,22 @@ class _BatchedScores:
             self._flush()
 
     def _flush(self) -> None:
-        if self.pending:
-            self.parts.append(self.classifier.predict(np.stack(self.pending)))
-            self.pending = []
+        if not self.pending:
+            return
+        predictions = self.classifier.predict(np.stack(self.pending))
+        self.parts.append(predictions)
+        for crop, p_fake in zip(self.pending, predictions.p_fake, strict=True):
+            item = (float(p_fake), -self.classified, crop)
+            self.classified += 1
+            if len(self.kept) < self.keep_crops:
+                heapq.heappush(self.kept, item)
+            elif self.kept and item[:2] > self.kept[0][:2]:
+                heapq.heapreplace(self.kept, item)
+        self.pending = []
+
+    def kept_crops(self) -> dict[int, np.ndarray]:
+        """Crops of the most suspicious faces, by detection index (call after ``finish``)."""
+        return {-negative_index: crop for _, negative_index, crop in self.kept}
 
     def finish(self) -> Predictions:
         self._flush()
