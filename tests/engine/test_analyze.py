@@ -149,6 +149,36 @@ def test_video_frames_and_timestamps_match_the_source(
     )
 
 
+def test_a_video_is_opened_once_and_closed_after_analysis(
+    analyzer: Analyzer, astronaut: np.ndarray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import av
+
+    path = write_video(tmp_path / "talk.mp4", talking_head(astronaut, count=12), fps=12)
+    opened: list[av.container.InputContainer] = []
+    real_open = av.open
+
+    def spy(*args: object, **kwargs: object) -> av.container.InputContainer:
+        container = real_open(*args, **kwargs)  # type: ignore[call-overload]
+        opened.append(container)
+        return container
+
+    monkeypatch.setattr(av, "open", spy)
+    assert analyzer.analyze(path, sample_frames=4).frames_sampled == 4
+    assert len(opened) == 1  # probing and sampling share one demuxer
+    with pytest.raises(AssertionError, match="not open"):  # closed once the frames were read
+        opened[0].seek(0)
+
+    def fail_at_extraction(stage: str, percent: float) -> None:
+        if stage == "frame_extraction":
+            raise RuntimeError("progress store down")
+
+    with pytest.raises(RuntimeError, match="progress store down"):
+        analyzer.analyze(path, sample_frames=4, on_progress=fail_at_extraction)
+    with pytest.raises(AssertionError, match="not open"):  # failed before any frame: closed too
+        opened[1].seek(0)
+
+
 @pytest.mark.parametrize(
     ("fps", "count", "enters_at"),
     [(12, 24, 5), (1, 20, 9)],  # frames 83 ms apart: the frame count decides; 1 s: the time

@@ -33,7 +33,7 @@ from deepshield.engine.faces import (
 from deepshield.engine.media import load_image, sniff_kind
 from deepshield.engine.prefetch import prefetch
 from deepshield.engine.tracking import FaceTracker
-from deepshield.engine.video import Frame, probe_video, sample_targets, sample_video_frames
+from deepshield.engine.video import Frame, OpenVideo, sample_targets
 
 PIPELINE_VERSION = "0.1.0"
 PNG_WRITERS = 2  # threads writing heatmap and crop PNGs
@@ -137,13 +137,15 @@ class Analyzer:
             "file_name": path.name,
             "file_size_bytes": path.stat().st_size,
         }
+        video: OpenVideo | None = None
         if kind == "image":
             image = load_image(path)
             media.update(width=image.shape[1], height=image.shape[0])
             frames: Generator[Frame] = (frame for frame in [Frame(0, 0.0, image)])
             expected = 1
         else:
-            info = probe_video(path, max_duration_s=self.settings.video_max_duration_seconds)
+            video = OpenVideo(path, max_duration_s=self.settings.video_max_duration_seconds)
+            info = video.info
             media.update(
                 width=info.width,
                 height=info.height,
@@ -154,21 +156,19 @@ class Analyzer:
                 container=info.container,
             )
             fps = self.settings.video_sample_fps
-            # decoding the next frames overlaps with face detection on this one
-            frames = prefetch(
-                sample_video_frames(
-                    path,
-                    frames_wanted,
-                    fps=fps,
-                    max_duration_s=self.settings.video_max_duration_seconds,
-                )
-            )
+            # decoding the next frames (in the prefetch thread, which then closes the video)
+            # overlaps with face detection on this one
+            frames = prefetch(video.frames(frames_wanted, fps=fps))
             expected = len(sample_targets(info.duration_s, frames_wanted, fps))
-        report("frame_extraction", 5.0)
         k = self.settings.infer_top_k_explainability if top_k is None else top_k
         classified = _BatchedScores(self.classifier, keep_crops=k if artifacts_dir else 0)
-        with closing(frames):  # on any error, stop the prefetch thread and the decoder now
-            detections, frames_sampled = self._detect(frames, expected, report, classified)
+        try:
+            report("frame_extraction", 5.0)
+            with closing(frames):  # on any error, stop the prefetch thread and the decoder now
+                detections, frames_sampled = self._detect(frames, expected, report, classified)
+        finally:
+            if video is not None and not video.started:
+                video.close()  # failed before the first frame: no other thread holds the video
         report("inference", 70.0)
         predictions = classified.finish()
         report("aggregation", 85.0)

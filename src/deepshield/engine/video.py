@@ -112,15 +112,52 @@ def _info(
     )
 
 
+class OpenVideo:
+    """A video opened once and checked against the limits: its header facts at once, its sampled
+    frames later from the same demuxer (opening an MP4 costs tens of milliseconds, as FFmpeg
+    reads the first frames to learn the stream's format). Once :meth:`frames` has started, the
+    video is closed by that generator (at its end, or when it is closed), in whichever thread
+    iterates it; before that, :meth:`close` closes it."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_duration_s: float | None = None,
+        max_pixels: int = MAX_VIDEO_PIXELS,
+    ) -> None:
+        self.path = Path(path)
+        self.started = False  # whether frames() has begun, and so owns the closing
+        self._container = _open(self.path)
+        try:
+            self._stream = _video_stream(self._container, self.path)
+            self.info = _info(self._container, self._stream, self.path)
+            _check_limits(self.info, self.path, max_duration_s, max_pixels)
+        except BaseException:
+            self._container.close()
+            raise
+
+    def frames(self, count: int, *, fps: float | None = None) -> Generator[Frame, None, None]:
+        """Up to ``count`` frames (uniformly, or at ``fps``) in time order, one at a time."""
+        self.started = True
+        try:
+            self._stream.thread_type = "AUTO"
+            targets = sample_targets(self.info.duration_s, count, fps)
+            yield from _frames_at(self._container, self._stream, self.info, targets, self.path)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._container.close()  # a second close does nothing
+
+
 def probe_video(
     path: Path, *, max_duration_s: float | None = None, max_pixels: int = MAX_VIDEO_PIXELS
 ) -> VideoInfo:
     """Header facts of a video, after checking it against the limits; decodes nothing."""
-    path = Path(path)
-    with _open(path) as container:
-        info = _info(container, _video_stream(container, path), path)
-    _check_limits(info, path, max_duration_s, max_pixels)
-    return info
+    video = OpenVideo(path, max_duration_s=max_duration_s, max_pixels=max_pixels)
+    video.close()
+    return video.info
 
 
 def _check_limits(
@@ -164,15 +201,10 @@ def sample_video_frames(
     max_duration_s: float | None = None,
     max_pixels: int = MAX_VIDEO_PIXELS,
 ) -> Generator[Frame, None, None]:
-    """Yield up to ``count`` frames (uniformly, or at ``fps``) in time order, one at a time."""
-    path = Path(path)
-    with _open(path) as container:
-        stream = _video_stream(container, path)
-        info = _info(container, stream, path)
-        _check_limits(info, path, max_duration_s, max_pixels)
-        stream.thread_type = "AUTO"
-        targets = sample_targets(info.duration_s, count, fps)
-        yield from _frames_at(container, stream, info, targets, path)
+    """Yield up to ``count`` frames (uniformly, or at ``fps``) in time order, one at a time. The
+    file is opened and checked on the first ``next``."""
+    video = OpenVideo(path, max_duration_s=max_duration_s, max_pixels=max_pixels)
+    yield from video.frames(count, fps=fps)
 
 
 def _frames_at(
