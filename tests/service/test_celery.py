@@ -107,14 +107,15 @@ def test_a_job_over_its_time_limit_fails_with_a_clear_code(
     photo_bytes: bytes,
     deploy: Deploy,
 ) -> None:
-    frames = [np.roll(astronaut, 6 * i, axis=1) for i in range(64)]
-    clip = write_video(tmp_path / "long.mp4", frames, fps=16).read_bytes()
+    # 240 frames, every one analysed: several seconds of work on any machine, against a 1 s limit
+    frames = [np.roll(astronaut, 2 * i, axis=1) for i in range(240)]
+    clip = write_video(tmp_path / "long.mp4", frames, fps=24).read_bytes()
     app = deploy(
         pg_url,
         redis_url,
         JOB_TIME_LIMIT_SECONDS="1",
         CELERY_VISIBILITY_TIMEOUT_SECONDS="30",
-        VIDEO_MAX_FRAMES="64",
+        VIDEO_MAX_FRAMES="240",
     )
     app.worker("w1")
     body = wait_for(app.api, app.upload("long.mp4", clip, kind="video"), timeout=60)
