@@ -45,3 +45,29 @@ def test_pair_reframing_and_degradation_are_shared() -> None:
         assert np.array_equal(a, b) and a.shape == image.shape
         seen_changed += not np.array_equal(a, image)
     assert seen_changed == 20  # reframing always zooms or shifts a little
+
+
+def test_training_samples_carry_the_three_classes(astronaut: np.ndarray) -> None:
+    from deepshield.engine.faces import create_detector, crop_face
+    from deepshield.training.data import (
+        LABEL_REAL,
+        LABEL_SELF_BLENDED,
+        LABEL_SYNTHETIC,
+        Entry,
+        FaceSet,
+        make_samples,
+    )
+
+    crop = crop_face(astronaut, create_detector("centerface").detect(astronaut)[0], size=224)
+    faces = FaceSet([Path("a.png")], crop.pixels[None], crop.landmarks[None])
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        (real, real_label), (fake, fake_label) = make_samples(
+            Entry("pair", 0), faces, faces, rng, augment=True
+        )
+        assert (real_label, fake_label) == (LABEL_REAL, LABEL_SELF_BLENDED)
+        assert real.shape == fake.shape == crop.pixels.shape
+        # the blend changed the face: the fake is not its real with the same augmentation
+        assert np.abs(real.astype(int) - fake.astype(int)).max() > 20
+        [(synthetic, label)] = make_samples(Entry("fake", 0), faces, faces, rng, augment=True)
+        assert label == LABEL_SYNTHETIC and synthetic.shape == crop.pixels.shape
