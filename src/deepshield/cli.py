@@ -101,6 +101,12 @@ def train(
     stop_after: Annotated[
         int | None, typer.Option(min=1, help="stop after N epochs; run again to resume")
     ] = None,
+    average_last: Annotated[
+        int,
+        typer.Option(
+            min=0, help="also validate the mean weights of the last N epochs (SWA); 0: off"
+        ),
+    ] = 0,
 ) -> None:
     """Train the detector (resumes from OUT/last.pt), calibrate it, and export it to ONNX."""
     _require_extra("train", *TRAIN_MODULES)
@@ -114,7 +120,11 @@ def train(
         epochs=epochs,
         seed=seed,
         threads=threads,
+        average_last=average_last,
     )
+    if average_last > epochs:
+        typer.echo("error: --average-last cannot exceed --epochs", err=True)
+        raise typer.Exit(2)
     for folder in (config.real_dir, config.fake_dir):
         if not folder.is_dir():
             typer.echo(f"error: folder not found: {folder}", err=True)

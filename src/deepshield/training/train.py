@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.nn import functional as F
+from torch.optim.swa_utils import AveragedModel, update_bn
 from tqdm import tqdm
 
 from deepshield.engine.faces import CenterFaceDetector
@@ -37,6 +38,7 @@ from deepshield.training.model import (
 from deepshield.training.sbi import self_blend
 
 VAL_SBI_SEED_OFFSET = 10_000
+BEST_KEYS = ("epoch", "averaged_epochs")  # what best.pt records of the model it holds
 TEST_SBI_SEED_OFFSET = 20_000
 
 
@@ -54,6 +56,7 @@ class TrainConfig:
     fake_repeat: int = 4  # StyleGAN2 faces are 1/3 as many as reals: show each 4 times an epoch
     threads: int = 0
     cache_dir: Path | None = None
+    average_last: int = 0  # also try the mean weights of the last N epochs (SWA); 0: off
 
     @classmethod
     def from_json(cls, stored: dict[str, object]) -> TrainConfig:
@@ -163,6 +166,8 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
     )
     last_path, best_path = config.out_dir / "last.pt", config.out_dir / "best.pt"
     start_epoch, best = 0, {"auc": -1.0, "loss": float("inf"), "epoch": -1}
+    averaged = AveragedModel(model) if config.average_last else None
+    average_pending = averaged is not None  # its validation, once training has ended
     if last_path.is_file():
         state = torch.load(last_path, map_location="cpu", weights_only=False)
         if state["config"] != config.to_json():
@@ -170,10 +175,12 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        if averaged is not None:
+            averaged.load_state_dict(state["averaged"])
+            average_pending = not state.get("averaged_validated", False)
         start_epoch, best = state["epoch"] + 1, state["best"]
         print(f"resuming after epoch {start_epoch} (best val AUC {best['auc']:.4f})")
 
-    history_path = config.out_dir / "history.jsonl"
     end_epoch = (
         config.epochs if stop_after is None else min(config.epochs, start_epoch + stop_after)
     )
@@ -192,35 +199,16 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
             scheduler.step()
             losses.append(loss.item())
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
-        margins = predict_margins(model, val.images)
-        aucs = per_source_auc(margins, val)
-        val_loss = float(
-            F.cross_entropy(
-                torch.from_numpy(np.stack([np.zeros_like(margins), margins], 1)),
-                torch.from_numpy(val.labels),
-            )
-        )
-        record = {
-            "epoch": epoch + 1,
-            "train_loss": float(np.mean(losses)),
-            "val_loss": val_loss,
-            "val_auc": aucs,
-            "seconds": round(time.perf_counter() - started, 1),
-        }
-        print(json.dumps(record))
-        with history_path.open("a") as handle:
-            handle.write(json.dumps(record) + "\n")
-        improved = (aucs["all"], -val_loss) > (best["auc"], -best["loss"])
-        if improved:
-            best = {"auc": aucs["all"], "loss": val_loss, "epoch": epoch + 1}
-            torch.save(
-                {"model": model.state_dict(), "config": config.to_json(), "best": best}, best_path
-            )
+        if averaged is not None and epoch >= config.epochs - config.average_last:
+            averaged.update_parameters(model)
+        record: dict[str, object] = {"epoch": epoch + 1, "train_loss": float(np.mean(losses))}
+        best = validate(model, val, record, best, config, started)
         torch.save(
             {
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
+                "averaged": averaged.state_dict() if averaged is not None else None,
                 "epoch": epoch,
                 "best": best,
                 "config": config.to_json(),
@@ -230,9 +218,55 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
     if end_epoch < config.epochs:
         print(f"stopped after epoch {end_epoch}; run the same command again to resume")
         return None
+    if averaged is not None and average_pending:
+        # batch-norm statistics of the mean weights, from one pass over the training data
+        rng = np.random.default_rng([config.seed, config.epochs])
+        torch.manual_seed(config.seed * 1000 + config.epochs)
+        batches = iterate_batches(entries, train_real, train_fake, rng, config.batch_entries, True)
+        update_bn((torch.from_numpy(images) for images, _ in batches), averaged)
+        record = {"epoch": config.epochs, "averaged_epochs": config.average_last}
+        best = validate(averaged.module, val, record, best, config, time.perf_counter())
+        state = torch.load(last_path, map_location="cpu", weights_only=False)
+        state.update(best=best, averaged=averaged.state_dict(), averaged_validated=True)
+        torch.save(state, last_path)
     print(f"best epoch {best['epoch']}: val AUC {best['auc']:.4f}")
     calibrate(config, best_path, val)
     return best_path
+
+
+def validate(
+    model: torch.nn.Module,
+    val: EvalSet,
+    record: dict[str, object],
+    best: dict[str, float],
+    config: TrainConfig,
+    started: float,
+) -> dict[str, float]:
+    """Validation AUC and loss of ``model`` after ``record["epoch"]``, added to ``record`` and the
+    run's history; saves ``best.pt`` when this model beats ``best`` (by AUC, ties by lower loss)
+    and returns the new best."""
+    assert isinstance(model, EfficientNetLite0)
+    margins = predict_margins(model, val.images)
+    aucs = per_source_auc(margins, val)
+    val_loss = float(
+        F.cross_entropy(
+            torch.from_numpy(np.stack([np.zeros_like(margins), margins], 1)),
+            torch.from_numpy(val.labels),
+        )
+    )
+    record.update(val_loss=val_loss, val_auc=aucs, seconds=round(time.perf_counter() - started, 1))
+    print(json.dumps(record))
+    with (config.out_dir / "history.jsonl").open("a") as handle:
+        handle.write(json.dumps(record) + "\n")
+    if (aucs["all"], -val_loss) <= (best["auc"], -best["loss"]):
+        return best
+    new_best = {"auc": aucs["all"], "loss": val_loss}
+    new_best.update({k: int(v) for k, v in record.items() if k in BEST_KEYS})  # type: ignore[call-overload]
+    torch.save(
+        {"model": model.state_dict(), "config": config.to_json(), "best": new_best},
+        config.out_dir / "best.pt",
+    )
+    return new_best
 
 
 def calibrate(config: TrainConfig, checkpoint: Path, val: EvalSet) -> dict[str, object]:
