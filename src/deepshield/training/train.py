@@ -7,6 +7,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -38,7 +39,6 @@ from deepshield.training.model import (
 from deepshield.training.sbi import self_blend
 
 VAL_SBI_SEED_OFFSET = 10_000
-BEST_KEYS = ("epoch", "averaged_epochs")  # what best.pt records of the model it holds
 TEST_SBI_SEED_OFFSET = 20_000
 
 
@@ -201,8 +201,9 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
         if averaged is not None and epoch >= config.epochs - config.average_last:
             averaged.update_parameters(model)
-        record: dict[str, object] = {"epoch": epoch + 1, "train_loss": float(np.mean(losses))}
-        best = validate(model, val, record, best, config, started)
+        best = validate(
+            model, val, best, config, started, epoch=epoch + 1, train_loss=float(np.mean(losses))
+        )
         torch.save(
             {
                 "model": model.state_dict(),
@@ -220,12 +221,21 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
         return None
     if averaged is not None and average_pending:
         # batch-norm statistics of the mean weights, from one pass over the training data
+        started = time.perf_counter()
         rng = np.random.default_rng([config.seed, config.epochs])
         torch.manual_seed(config.seed * 1000 + config.epochs)
         batches = iterate_batches(entries, train_real, train_fake, rng, config.batch_entries, True)
         update_bn((torch.from_numpy(images) for images, _ in batches), averaged)
-        record = {"epoch": config.epochs, "averaged_epochs": config.average_last}
-        best = validate(averaged.module, val, record, best, config, time.perf_counter())
+        mean_model = cast(EfficientNetLite0, averaged.module)
+        best = validate(
+            mean_model,
+            val,
+            best,
+            config,
+            started,
+            epoch=config.epochs,
+            averaged=config.average_last,
+        )
         state = torch.load(last_path, map_location="cpu", weights_only=False)
         state.update(best=best, averaged=averaged.state_dict(), averaged_validated=True)
         torch.save(state, last_path)
@@ -235,17 +245,20 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
 
 
 def validate(
-    model: torch.nn.Module,
+    model: EfficientNetLite0,
     val: EvalSet,
-    record: dict[str, object],
     best: dict[str, float],
     config: TrainConfig,
     started: float,
+    *,
+    epoch: int,
+    train_loss: float | None = None,
+    averaged: int = 0,
 ) -> dict[str, float]:
-    """Validation AUC and loss of ``model`` after ``record["epoch"]``, added to ``record`` and the
-    run's history; saves ``best.pt`` when this model beats ``best`` (by AUC, ties by lower loss)
+    """Validation AUC and loss of ``model`` after ``epoch`` (the mean weights of the last
+    ``averaged`` epochs when > 0), written to the run's history with the seconds since
+    ``started``; saves ``best.pt`` when this model beats ``best`` (by AUC, ties by lower loss)
     and returns the new best."""
-    assert isinstance(model, EfficientNetLite0)
     margins = predict_margins(model, val.images)
     aucs = per_source_auc(margins, val)
     val_loss = float(
@@ -254,14 +267,18 @@ def validate(
             torch.from_numpy(val.labels),
         )
     )
-    record.update(val_loss=val_loss, val_auc=aucs, seconds=round(time.perf_counter() - started, 1))
+    which = {"epoch": epoch} | ({"averaged_epochs": averaged} if averaged else {})
+    record: dict[str, object] = {**which}
+    if train_loss is not None:
+        record["train_loss"] = train_loss
+    record |= {"val_loss": val_loss, "val_auc": aucs}
+    record["seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps(record))
     with (config.out_dir / "history.jsonl").open("a") as handle:
         handle.write(json.dumps(record) + "\n")
     if (aucs["all"], -val_loss) <= (best["auc"], -best["loss"]):
         return best
-    new_best = {"auc": aucs["all"], "loss": val_loss}
-    new_best.update({k: int(v) for k, v in record.items() if k in BEST_KEYS})  # type: ignore[call-overload]
+    new_best = {"auc": aucs["all"], "loss": val_loss} | which
     torch.save(
         {"model": model.state_dict(), "config": config.to_json(), "best": new_best},
         config.out_dir / "best.pt",
