@@ -181,6 +181,21 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
         start_epoch, best = state["epoch"] + 1, state["best"]
         print(f"resuming after epoch {start_epoch} (best val AUC {best['auc']:.4f})")
 
+    def save_last(epoch: int, averaged_validated: bool = False) -> None:
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "averaged": averaged.state_dict() if averaged is not None else None,
+                "averaged_validated": averaged_validated,
+                "epoch": epoch,
+                "best": best,
+                "config": config.to_json(),
+            },
+            last_path,
+        )
+
     end_epoch = (
         config.epochs if stop_after is None else min(config.epochs, start_epoch + stop_after)
     )
@@ -204,18 +219,7 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
         best = validate(
             model, val, best, config, started, epoch=epoch + 1, train_loss=float(np.mean(losses))
         )
-        torch.save(
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "averaged": averaged.state_dict() if averaged is not None else None,
-                "epoch": epoch,
-                "best": best,
-                "config": config.to_json(),
-            },
-            last_path,
-        )
+        save_last(epoch)
     if end_epoch < config.epochs:
         print(f"stopped after epoch {end_epoch}; run the same command again to resume")
         return None
@@ -236,9 +240,7 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
             epoch=config.epochs,
             averaged=config.average_last,
         )
-        state = torch.load(last_path, map_location="cpu", weights_only=False)
-        state.update(best=best, averaged=averaged.state_dict(), averaged_validated=True)
-        torch.save(state, last_path)
+        save_last(config.epochs - 1, averaged_validated=True)  # with the new best, done for good
     print(f"best epoch {best['epoch']}: val AUC {best['auc']:.4f}")
     calibrate(config, best_path, val)
     return best_path
