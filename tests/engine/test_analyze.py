@@ -303,16 +303,24 @@ def test_only_the_top_k_crops_are_kept_and_they_are_the_right_ones(
         np.ascontiguousarray(cv2.resize(astronaut, (size, size)))
         if i % 3 == 0
         else rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
-        for i in range(37)  # more than two batches of 16
+        for i in range(39)
     ]
-    crops[20] = crops[10].copy()  # equal scores: the earlier face ranks first
+    best = int(np.argmax(analyzer.classifier.predict(np.stack(crops)).p_fake))
+    crops.append(crops[best].copy())  # 40 crops: full batches, and a tie for the top score
+    assert len(crops) > 4 * analyzer.classifier.batch_size  # kept across many batches
     scores = _BatchedScores(analyzer.classifier, keep_crops=5)
     for crop in crops:
         scores.add(crop)
     p_fake = scores.finish().p_fake
+    assert p_fake[best] == p_fake[-1]
     kept = scores.kept_crops()
     expected = sorted(range(len(crops)), key=lambda i: -p_fake[i])[:5]
     assert sorted(kept) == sorted(expected)
     for i in expected:
         assert kept[i] is crops[i]
+    only_one = _BatchedScores(analyzer.classifier, keep_crops=1)
+    for crop in crops:
+        only_one.add(crop)
+    only_one.finish()
+    assert list(only_one.kept_crops()) == [best]  # of equal scores the earlier face is kept
     assert not _BatchedScores(analyzer.classifier, keep_crops=0).kept_crops()
