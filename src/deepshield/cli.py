@@ -107,14 +107,6 @@ def train(
             min=0, help="also validate the mean weights of the last N epochs (SWA); 0: off"
         ),
     ] = 0,
-    swa_lr: Annotated[
-        float,
-        typer.Option(
-            min=0.0,
-            help="with --average-last: anneal to this learning rate by the first averaged "
-            "epoch and hold it there (SWA's constant rate); 0: anneal to zero",
-        ),
-    ] = 0.0,
 ) -> None:
     """Train the detector (resumes from OUT/last.pt), calibrate it, and export it to ONNX."""
     _require_extra("train", *TRAIN_MODULES)
@@ -129,13 +121,9 @@ def train(
         seed=seed,
         threads=threads,
         average_last=average_last,
-        swa_lr=swa_lr,
     )
     if average_last > epochs:
         typer.echo("error: --average-last cannot exceed --epochs", err=True)
-        raise typer.Exit(2)
-    if swa_lr and not average_last:
-        typer.echo("error: --swa-lr needs --average-last N", err=True)
         raise typer.Exit(2)
     for folder in (config.real_dir, config.fake_dir):
         if not folder.is_dir():

@@ -87,16 +87,13 @@ def test_mean_weights_of_the_last_epochs_are_validated_and_can_win(
 ) -> None:
     from dataclasses import replace
 
-    config = replace(
-        config_for(tiny_faces, tmp_path / "run"), epochs=3, average_last=2, swa_lr=1e-4
-    )
+    config = replace(config_for(tiny_faces, tmp_path / "run"), epochs=3, average_last=2)
     assert train(config, stop_after=2) is None  # the average survives a resume
     after_2 = torch.load(tmp_path / "run/last.pt", weights_only=False)["model"]
     assert train(config) == config.out_dir / "best.pt"
     state = torch.load(tmp_path / "run/last.pt", weights_only=False)
     after_3, averaged = state["model"], state["averaged"]
     assert int(averaged["n_averaged"]) == 2 and state["averaged_validated"]
-    assert state["optimizer"]["param_groups"][0]["lr"] == pytest.approx(1e-4)  # held, not 0
     for name, tensor in after_3.items():
         if tensor.is_floating_point() and "running" not in name:  # BN statistics: recomputed
             mean = (after_2[name] + tensor) / 2

