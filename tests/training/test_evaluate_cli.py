@@ -67,6 +67,8 @@ def test_json_report_counts_every_file(folders: tuple[Path, Path], tmp_path: Pat
     }
     assert set(report["per_source"]) == {"fake", "fake/blended"}
     assert 0.0 <= report["auc"] <= 1.0 and 0.0 <= report["ece"] <= 1.0
+    low, high = report["intervals_90"]["auc"]  # 4 + 4 files: a wide interval
+    assert 0.0 <= low <= high <= 1.0 and set(report["intervals_90"]) >= {"auc", "eer", "ece"}
     for name in ("roc.png", "reliability.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -76,6 +78,7 @@ def test_table_report_names_the_skipped_files(folders: tuple[Path, Path]) -> Non
     result = runner.invoke(app, ["evaluate", "--real", str(real), "--fake", str(fake)])
     assert result.exit_code == 0, result.output
     assert "without a detectable face" in result.stdout and "coffee.png" in result.stdout
+    assert "90% bootstrap intervals (all files): AUC " in result.stdout
     assert "could not be read" in result.stdout and "broken.jpg" in result.stdout
 
 
@@ -88,10 +91,13 @@ def test_labels_csv(folders: tuple[Path, Path], tmp_path: Path) -> None:
         f"{fake / 'posterised.png'},1",
     ]
     csv_path = write_bytes(tmp_path / "labels.csv", "path,label\n" + "\n".join(rows) + "\n")
-    result = runner.invoke(app, ["evaluate", "--labels", str(csv_path), "--json"])
+    result = runner.invoke(
+        app, ["evaluate", "--labels", str(csv_path), "--json", "--bootstrap", "0"]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert (report["n_real"], report["n_fake"]) == (2, 2)
+    assert report["intervals_90"] == {}  # --bootstrap 0: none asked for
     assert set(report["per_source"]) == {"fake", "swap"}
 
 

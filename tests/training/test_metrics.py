@@ -5,7 +5,11 @@ import pytest
 from scipy.special import expit
 
 from deepshield.training.calibrate import choose_threshold, fake_probability, fit_temperature
-from deepshield.training.metrics import compute_metrics, expected_calibration_error
+from deepshield.training.metrics import (
+    bootstrap_intervals,
+    compute_metrics,
+    expected_calibration_error,
+)
 
 
 def test_perfect_separation() -> None:
@@ -58,3 +62,25 @@ def test_threshold_maximises_balanced_accuracy() -> None:
     assert choose_threshold(labels, probs) == 0.5  # separated: the natural cut is kept
     shifted = np.concatenate([np.linspace(0.0, 0.6, 50), np.linspace(0.65, 1.0, 50)])
     assert 0.6 < choose_threshold(labels, shifted) <= 0.65
+
+
+def test_bootstrap_intervals_cover_the_noise_of_a_small_set() -> None:
+    rng = np.random.default_rng(3)
+    labels = np.r_[np.zeros(60), np.ones(60)].astype(int)
+    probs = np.clip(rng.normal(0.35 + 0.3 * labels, 0.2), 0, 1)
+    intervals = bootstrap_intervals(labels, probs, 0.5, resamples=300)
+    assert set(intervals) == {"auc", "ap", "eer", "tpr_at_fpr_1", "tpr_at_fpr_5", "accuracy", "ece"}
+    measured = compute_metrics(labels, probs, 0.5)
+    low, high = intervals["auc"]
+    assert low < measured.auc < high and 0.05 < high - low < 0.3  # 120 samples: wide
+    # a set 16 times larger (the same distribution) gives an interval about 4 times narrower
+    big = np.repeat(labels, 16), np.clip(rng.normal(0.35 + 0.3 * np.repeat(labels, 16), 0.2), 0, 1)
+    big_low, big_high = bootstrap_intervals(*big, 0.5, resamples=300)["auc"]
+    assert 2.5 < (high - low) / (big_high - big_low) < 6
+    assert bootstrap_intervals(labels, probs, 0.5, resamples=300) == intervals  # seeded
+
+
+def test_bootstrap_intervals_of_a_perfect_ranking_are_a_point() -> None:
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    intervals = bootstrap_intervals(labels, np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9]), 0.5)
+    assert intervals["auc"] == (1.0, 1.0) and intervals["accuracy"] == (1.0, 1.0)

@@ -18,7 +18,12 @@ import numpy as np
 from deepshield.engine.analyze import Analyzer
 from deepshield.engine.errors import MediaError
 from deepshield.engine.media import MEDIA_SUFFIXES
-from deepshield.training.metrics import Metrics, compute_metrics
+from deepshield.training.metrics import (
+    BOOTSTRAP_RESAMPLES,
+    Metrics,
+    bootstrap_intervals,
+    compute_metrics,
+)
 
 LABELS = {"real": 0, "0": 0, "fake": 1, "1": 1}
 
@@ -49,10 +54,12 @@ class EvaluationReport:
     outcomes: list[Outcome]
     no_face: list[Path] = field(default_factory=list)
     unreadable: dict[str, str] = field(default_factory=dict)
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)  # 90%, all files
 
     def as_dict(self) -> dict[str, object]:
         return {
             **self.metrics.as_dict(),
+            "intervals_90": {name: list(bounds) for name, bounds in self.intervals.items()},
             "per_source": {name: m.as_dict() for name, m in self.per_source.items()},
             "files_scored": sum(o.p_fake is not None for o in self.outcomes),
             "files_without_face": [str(p) for p in self.no_face],
@@ -113,8 +120,11 @@ def evaluate(
     *,
     threshold: float | None = None,
     video_frames: int = 16,
+    bootstrap: int = BOOTSTRAP_RESAMPLES,
     on_file: Callable[[Outcome], None] | None = None,
 ) -> EvaluationReport:
+    """Score every file; metrics over the scored ones, per fake source when there are several,
+    with 90% bootstrap intervals over ``bootstrap`` resamples (0: none)."""
     outcomes: list[Outcome] = []
     for item in items:
         outcome = Outcome(item)
@@ -150,6 +160,7 @@ def evaluate(
         unreadable={
             str(o.item.path): o.problem for o in outcomes if o.problem not in (None, "no_face")
         },
+        intervals=bootstrap_intervals(labels, probs, cut, resamples=bootstrap) if bootstrap else {},
     )
 
 

@@ -1,5 +1,6 @@
 """Detector metrics (scikit-learn where it has them): ROC AUC, AP, EER, TPR at fixed FPR,
-accuracy at a threshold, expected calibration error. Labels: 1 = fake, scores = p_fake."""
+accuracy at a threshold, expected calibration error, and bootstrap intervals of them all.
+Labels: 1 = fake, scores = p_fake."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
 ECE_BINS = 15
+BOOTSTRAP_RESAMPLES = 1000
+UNRESAMPLED_FIELDS = ("threshold", "n_real", "n_fake")  # fixed by design in every resample
 
 
 @dataclass(frozen=True)
@@ -77,3 +80,30 @@ def compute_metrics(labels: np.ndarray, probs: np.ndarray, threshold: float) -> 
         n_real=n_real,
         n_fake=n_fake,
     )
+
+
+def bootstrap_intervals(
+    labels: np.ndarray,
+    probs: np.ndarray,
+    threshold: float,
+    *,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    level: float = 0.9,
+    seed: int = 0,
+) -> dict[str, tuple[float, float]]:
+    """Percentile bootstrap intervals of every metric: the files are resampled with
+    replacement, reals and fakes separately (so each resample keeps both classes and their
+    counts). A small test set's figures carry this much sampling noise."""
+    labels = np.asarray(labels, dtype=int)
+    probs = np.asarray(probs, dtype=float)
+    rng = np.random.default_rng(seed)
+    groups = [np.flatnonzero(labels == 0), np.flatnonzero(labels == 1)]
+    names = [name for name in Metrics.__dataclass_fields__ if name not in UNRESAMPLED_FIELDS]
+    rows = []
+    for _ in range(resamples):
+        chosen = np.concatenate([rng.choice(group, len(group)) for group in groups])
+        resampled = compute_metrics(labels[chosen], probs[chosen], threshold).as_dict()
+        rows.append([float(resampled[name]) for name in names])
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(np.array(rows), [tail, 100 - tail], axis=0)
+    return {name: (float(lo), float(hi)) for name, lo, hi in zip(names, low, high, strict=True)}
