@@ -112,8 +112,16 @@ def test_labels_csv(folders: tuple[Path, Path], tmp_path: Path) -> None:
             "need at least one scored real and one scored fake",
         ),
         (["--labels", "BADCSV"], "expected 'path,real|fake"),
+        (["--real", "EMPTY", "--fake", "EMPTY", "--bootstrap", "-1"], "greater than or equal to 0"),
     ],
-    ids=["missing-folder", "empty-folder", "only-real", "no-face-anywhere", "bad-csv"],
+    ids=[
+        "missing-folder",
+        "empty-folder",
+        "only-real",
+        "no-face-anywhere",
+        "bad-csv",
+        "negative-bootstrap",
+    ],
 )
 def test_unusable_input_exits_2_with_a_message(
     tmp_path: Path, args: list[str], message: str
