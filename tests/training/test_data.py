@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from deepshield.training.data import augment_together, split_files
 
@@ -71,3 +72,22 @@ def test_training_samples_carry_the_three_classes(astronaut: np.ndarray) -> None
         assert np.abs(real.astype(int) - fake.astype(int)).max() > 20
         [(synthetic, label)] = make_samples(Entry("fake", 0), faces, faces, rng, augment=True)
         assert label == LABEL_SYNTHETIC and synthetic.shape == crop.pixels.shape
+
+
+def test_eval_set_with_several_blend_draws_counts_each_face_once(astronaut: np.ndarray) -> None:
+    from deepshield.engine.faces import create_detector, crop_face
+    from deepshield.training.data import FaceSet
+    from deepshield.training.train import build_eval_set
+
+    crop = crop_face(astronaut, create_detector("centerface").detect(astronaut)[0], size=224)
+    pixels, landmarks = np.stack([crop.pixels] * 2), np.stack([crop.landmarks] * 2)
+    reals = FaceSet([Path("a.png"), Path("b.png")], pixels, landmarks)
+    fakes = FaceSet([Path("c.png")], crop.pixels[None], crop.landmarks[None])
+    one, three = build_eval_set(reals, fakes, seed=7), build_eval_set(reals, fakes, 7, draws=3)
+    assert three.sources == ["real"] * 2 + ["self-blended"] * 6 + ["given-fake"]
+    assert three.labels.tolist() == [0, 0] + [1] * 7
+    assert three.weights.tolist() == pytest.approx([1, 1] + [1 / 3] * 6 + [1])
+    assert one.weights.tolist() == [1.0] * 5
+    # the first draw is the one-draw set's (test figures stay comparable); later draws differ
+    assert np.array_equal(three.images[:4], one.images[:4])
+    assert not np.array_equal(three.images[2:4], three.images[4:6])

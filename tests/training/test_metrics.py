@@ -84,3 +84,22 @@ def test_bootstrap_intervals_of_a_perfect_ranking_are_a_point() -> None:
     labels = np.array([0, 0, 0, 1, 1, 1])
     intervals = bootstrap_intervals(labels, np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9]), 0.5)
     assert intervals["auc"] == (1.0, 1.0) and intervals["accuracy"] == (1.0, 1.0)
+
+
+def test_weights_count_a_sample_as_often_as_repeating_it() -> None:
+    rng = np.random.default_rng(5)
+    labels = np.r_[np.zeros(40), np.ones(40)].astype(int)
+    probs = np.clip(rng.normal(0.35 + 0.3 * labels, 0.2), 0.001, 0.999)
+    counts = rng.integers(1, 4, labels.size)
+    weighted = compute_metrics(labels, probs, 0.5, weights=counts.astype(float)).as_dict()
+    repeated = compute_metrics(np.repeat(labels, counts), np.repeat(probs, counts), 0.5).as_dict()
+    for name in ("auc", "ap", "eer", "tpr_at_fpr_1", "tpr_at_fpr_5", "accuracy", "ece"):
+        assert weighted[name] == pytest.approx(repeated[name]), name
+    assert weighted["auc"] != pytest.approx(compute_metrics(labels, probs, 0.5).auc)
+    margins = np.log(probs / (1 - probs)) * 2
+    assert fit_temperature(margins, labels, counts.astype(float)) == pytest.approx(
+        fit_temperature(np.repeat(margins, counts), np.repeat(labels, counts)), rel=1e-4
+    )
+    assert choose_threshold(labels, probs, counts.astype(float)) == choose_threshold(
+        np.repeat(labels, counts), np.repeat(probs, counts)
+    )

@@ -13,27 +13,35 @@ def fake_probability(margins: np.ndarray, temperature: float) -> np.ndarray:
     return np.asarray(expit(np.asarray(margins, dtype=np.float64) / temperature))
 
 
-def fit_temperature(margins: np.ndarray, labels: np.ndarray) -> float:
-    """T > 0 minimising the negative log-likelihood of the labels."""
+def fit_temperature(
+    margins: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None
+) -> float:
+    """T > 0 minimising the (weighted) negative log-likelihood of the labels."""
     margins = np.asarray(margins, dtype=np.float64)
     signs = np.where(np.asarray(labels) == 1, 1.0, -1.0)
 
     def nll(log_t: float) -> float:
-        return float(-log_expit(signs * margins / np.exp(log_t)).mean())
+        return float(-np.average(log_expit(signs * margins / np.exp(log_t)), weights=weights))
 
     result = minimize_scalar(nll, bounds=(np.log(0.05), np.log(50.0)), method="bounded")
     return float(np.exp(result.x))
 
 
-def choose_threshold(labels: np.ndarray, probs: np.ndarray) -> float:
+def choose_threshold(
+    labels: np.ndarray, probs: np.ndarray, weights: np.ndarray | None = None
+) -> float:
     """Threshold on calibrated p_fake maximising balanced accuracy (Youden's J) on validation,
     searched on a 0.01 grid; among equally good thresholds the one nearest 0.5 wins, so a
     cleanly separated split keeps the natural probability cut."""
     labels = np.asarray(labels) == 1
     probs = np.asarray(probs, dtype=np.float64)
+    weights = np.ones(len(probs)) if weights is None else np.asarray(weights, dtype=np.float64)
     grid = np.round(np.arange(0.01, 1.0, 0.01), 2)
-    tpr = np.array([(probs[labels] >= t).mean() for t in grid])
-    fpr = np.array([(probs[~labels] >= t).mean() for t in grid])
+
+    def rate(chosen: np.ndarray) -> np.ndarray:
+        return np.array([np.average(probs[chosen] >= t, weights=weights[chosen]) for t in grid])
+
+    tpr, fpr = rate(labels), rate(~labels)
     j = tpr - fpr
     best = grid[j >= j.max() - 1e-12]
     return float(best[np.argmin(np.abs(best - 0.5))])

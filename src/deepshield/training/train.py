@@ -57,6 +57,9 @@ class TrainConfig:
     threads: int = 0
     cache_dir: Path | None = None
     average_last: int = 0  # also try the mean weights of the last N epochs (SWA); 0: off
+    # self-blended fakes of each validation face: one draw's AUC swung from 0.93 to 0.99 for
+    # the same model (benchmarks/RESULTS.md), too noisy to choose checkpoints or fit T on
+    val_draws: int = 4
 
     @classmethod
     def from_json(cls, stored: dict[str, object]) -> TrainConfig:
@@ -70,22 +73,30 @@ class TrainConfig:
 
 @dataclass
 class EvalSet:
-    """Fixed validation or test images: reals, their self-blended fakes (seeded), given fakes."""
+    """Fixed validation or test images: reals, their self-blended fakes (seeded), given fakes.
+
+    With several blend draws per real face each blend weighs 1/draws, so every face counts once
+    and the mix of fake kinds stays as in a one-draw set."""
 
     images: np.ndarray  # normalised (N, 3, S, S)
     labels: np.ndarray
     sources: list[str] = field(default_factory=list)  # "real", "self-blended", "given-fake"
+    weights: np.ndarray = field(default_factory=lambda: np.ones(0))
 
 
-def build_eval_set(reals: FaceSet, fakes: FaceSet, seed: int) -> EvalSet:
+def build_eval_set(reals: FaceSet, fakes: FaceSet, seed: int, draws: int = 1) -> EvalSet:
     rng = np.random.default_rng(seed)
     blended = [
-        self_blend(c, lm, rng).fake for c, lm in zip(reals.crops, reals.landmarks, strict=True)
+        self_blend(c, lm, rng).fake
+        for _ in range(draws)
+        for c, lm in zip(reals.crops, reals.landmarks, strict=True)
     ]
     crops = np.concatenate([reals.crops, np.stack(blended), fakes.crops])
-    labels = np.array([LABEL_REAL] * len(reals) + [LABEL_FAKE] * (len(reals) + len(fakes)))
-    sources = ["real"] * len(reals) + ["self-blended"] * len(reals) + ["given-fake"] * len(fakes)
-    return EvalSet(to_tensor_layout(crops), labels, sources)
+    n_blends = len(blended)
+    labels = np.array([LABEL_REAL] * len(reals) + [LABEL_FAKE] * (n_blends + len(fakes)))
+    sources = ["real"] * len(reals) + ["self-blended"] * n_blends + ["given-fake"] * len(fakes)
+    weights = np.r_[np.ones(len(reals)), np.full(n_blends, 1 / draws), np.ones(len(fakes))]
+    return EvalSet(to_tensor_layout(crops), labels, sources, weights)
 
 
 @torch.no_grad()
@@ -101,12 +112,14 @@ def predict_margins(model: EfficientNetLite0, images: np.ndarray, batch: int = 6
 def per_source_auc(margins: np.ndarray, evalset: EvalSet) -> dict[str, float]:
     from sklearn.metrics import roc_auc_score
 
-    sources = np.array(evalset.sources)
+    sources, labels, weights = np.array(evalset.sources), evalset.labels, evalset.weights
     real = sources == "real"
-    result = {"all": float(roc_auc_score(evalset.labels, margins))}
+    result = {"all": float(roc_auc_score(labels, margins, sample_weight=weights))}
     for name in ("self-blended", "given-fake"):
         chosen = real | (sources == name)
-        result[name] = float(roc_auc_score(evalset.labels[chosen], margins[chosen]))
+        result[name] = float(
+            roc_auc_score(labels[chosen], margins[chosen], sample_weight=weights[chosen])
+        )
     return result
 
 
@@ -152,7 +165,7 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
                 f"  {name}: no face found in {len(faces.missing)} images, skipped: "
                 f"{[p.name for p in faces.missing][:5]}"
             )
-    val = build_eval_set(val_real, val_fake, config.seed + VAL_SBI_SEED_OFFSET)
+    val = build_eval_set(val_real, val_fake, config.seed + VAL_SBI_SEED_OFFSET, config.val_draws)
 
     model = EfficientNetLite0(num_classes=NUM_CLASSES)
     load_imagenet_backbone(model)
@@ -263,12 +276,12 @@ def validate(
     and returns the new best."""
     margins = predict_margins(model, val.images)
     aucs = per_source_auc(margins, val)
-    val_loss = float(
-        F.cross_entropy(
-            torch.from_numpy(np.stack([np.zeros_like(margins), margins], 1)),
-            torch.from_numpy(val.labels),
-        )
+    per_image_loss = F.cross_entropy(
+        torch.from_numpy(np.stack([np.zeros_like(margins), margins], 1)),
+        torch.from_numpy(val.labels),
+        reduction="none",
     )
+    val_loss = float(np.average(per_image_loss.numpy(), weights=val.weights))
     which = {"epoch": epoch} | ({"averaged_epochs": averaged} if averaged else {})
     record: dict[str, object] = {**which}
     if train_loss is not None:
@@ -293,13 +306,13 @@ def calibrate(config: TrainConfig, checkpoint: Path, val: EvalSet) -> dict[str, 
     model = EfficientNetLite0(num_classes=NUM_CLASSES)
     model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=False)["model"])
     margins = predict_margins(model, val.images)
-    temperature = fit_temperature(margins, val.labels)
+    temperature = fit_temperature(margins, val.labels, val.weights)
     probs = fake_probability(margins, temperature)
-    threshold = choose_threshold(val.labels, probs)
+    threshold = choose_threshold(val.labels, probs, val.weights)
     result = {
         "temperature": temperature,
         "threshold": threshold,
-        "val": compute_metrics(val.labels, probs, threshold).as_dict(),
+        "val": compute_metrics(val.labels, probs, threshold, val.weights).as_dict(),
     }
     (config.out_dir / "calibration.json").write_text(json.dumps(result, indent=2))
     print(f"calibration: T={temperature:.3f}, threshold={threshold:.2f}")
