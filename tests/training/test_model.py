@@ -83,3 +83,19 @@ def test_exported_cam_is_the_grad_cam_of_the_folded_margin() -> None:
     grad_cam = (weights * leaf).sum(dim=1).detach() * features.shape[2] * features.shape[3]
     assert grad_cam.abs().max() > 1.0  # a map worth comparing
     assert torch.allclose(cam, grad_cam, rtol=1e-4, atol=1e-4)
+
+
+def test_stochastic_depth_acts_in_training_only() -> None:
+    plain = EfficientNetLite0(num_classes=3)
+    dropping = EfficientNetLite0(num_classes=3, drop_path=0.5)
+    dropping.load_state_dict(plain.state_dict(), strict=True)  # no weights of its own
+    rates = [block.drop for block in dropping._blocks]
+    assert rates[0] == 0.0 and rates == sorted(rates) and 0.4 < rates[-1] < 0.5
+    x = torch.randn(4, 3, 96, 96)
+    plain.eval(), dropping.eval()
+    with torch.no_grad():
+        assert torch.equal(plain(x), dropping(x))  # served models are unchanged
+        plain.train(), dropping.train()
+        torch.manual_seed(0)
+        differs = not torch.allclose(plain(x), dropping(x))
+    assert differs

@@ -50,12 +50,25 @@ def _bn(channels: int) -> nn.BatchNorm2d:
     return nn.BatchNorm2d(channels, eps=BN_EPS, momentum=BN_MOMENTUM)
 
 
+def drop_path(x: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
+    """Stochastic depth (Huang et al. 2016), EfficientNet's "drop connect": in training, zero a
+    residual branch for a random ``rate`` of the samples and rescale the rest. Written here as
+    torchvision's ``stochastic_depth`` cannot be imported beside the pinned torch."""
+    if not training or rate == 0.0:
+        return x
+    keep = torch.empty((x.shape[0], 1, 1, 1), dtype=x.dtype).bernoulli_(1 - rate)
+    return x * keep / (1 - rate)
+
+
 class MBConv(nn.Module):
     """Inverted residual block: 1x1 expand -> depthwise kxk -> 1x1 project (+ identity skip)."""
 
-    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int, expand: int) -> None:
+    def __init__(
+        self, in_ch: int, out_ch: int, kernel: int, stride: int, expand: int, drop: float = 0.0
+    ) -> None:
         super().__init__()
         mid = in_ch * expand
+        self.drop = drop  # stochastic depth of the residual branch, in training only
         self.has_expand = expand != 1
         if self.has_expand:
             self._expand_conv = nn.Conv2d(in_ch, mid, 1, bias=False)
@@ -75,7 +88,7 @@ class MBConv(nn.Module):
         out = F.relu6(self._bn1(self._depthwise_conv(out)))
         out = self._bn2(self._project_conv(out))
         if self.use_skip:
-            out = out + x
+            out = drop_path(out, self.drop, self.training) + x
         result: torch.Tensor = out
         return result
 
@@ -84,11 +97,15 @@ class EfficientNetLite0(nn.Module):
     """Backbone + linear head. ``forward`` returns logits; ``forward_with_features`` also
     returns the last feature map, which the ONNX export exposes for class activation maps."""
 
-    def __init__(self, num_classes: int = 2, dropout: float = 0.2) -> None:
+    def __init__(self, num_classes: int = 2, dropout: float = 0.2, drop_path: float = 0.0) -> None:
+        """``drop_path``: stochastic depth at the end of the network, rising linearly from 0 at the
+        first (as in EfficientNet, which trains with 0.2); it has no weights, so checkpoints
+        load into a model built with any rate."""
         super().__init__()
         self._conv_stem = nn.Conv2d(3, 32, 3, stride=2, padding=1, bias=False)
         self._bn0 = _bn(32)
         blocks: list[nn.Module] = []
+        n_blocks = sum(stage.repeats for stage in LITE0_STAGES)
         for stage in LITE0_STAGES:
             for i in range(stage.repeats):
                 blocks.append(
@@ -98,6 +115,7 @@ class EfficientNetLite0(nn.Module):
                         stage.kernel,
                         stage.stride if i == 0 else 1,
                         stage.expand,
+                        drop=drop_path * len(blocks) / n_blocks,
                     )
                 )
         self._blocks = nn.Sequential(*blocks)

@@ -60,6 +60,7 @@ class TrainConfig:
     # self-blended fakes of each validation face: one draw's AUC swung from 0.93 to 0.99 for
     # the same model (benchmarks/RESULTS.md), too noisy to choose checkpoints or fit T on
     val_draws: int = 4
+    drop_path: float = 0.0  # stochastic depth of the last block (EfficientNet trains with 0.2)
 
     @classmethod
     def from_json(cls, stored: dict[str, object]) -> TrainConfig:
@@ -167,7 +168,7 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
             )
     val = build_eval_set(val_real, val_fake, config.seed + VAL_SBI_SEED_OFFSET, config.val_draws)
 
-    model = EfficientNetLite0(num_classes=NUM_CLASSES)
+    model = EfficientNetLite0(num_classes=NUM_CLASSES, drop_path=config.drop_path)
     load_imagenet_backbone(model)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
