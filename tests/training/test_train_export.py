@@ -140,6 +140,8 @@ def test_export_matches_torch_and_serves(trained: TrainConfig, astronaut: np.nda
     ):
         assert key in card
     assert {"stylegan2", "self_blended", "all"} <= set(card["metrics"]["test"])
+    over_draws = card["metrics"]["test"]["self_blended_over_draws"]
+    assert len(over_draws["auc"]) == over_draws["draws"] == 8
     # the serving classifier gives torch's calibrated probability for a real face crop
     face = create_detector("centerface").detect(astronaut)[0]
     crop = crop_face(astronaut, face).pixels

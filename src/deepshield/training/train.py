@@ -124,6 +124,17 @@ def per_source_auc(margins: np.ndarray, evalset: EvalSet) -> dict[str, float]:
     return result
 
 
+def self_blended_auc_per_draw(scores: np.ndarray, evalset: EvalSet) -> list[float]:
+    """ROC AUC of the real faces against each draw of their self-blended fakes separately."""
+    from sklearn.metrics import roc_auc_score
+
+    sources = np.array(evalset.sources)
+    reals = scores[sources == "real"]
+    blends = scores[sources == "self-blended"].reshape(-1, len(reals))  # draw-major
+    labels = np.r_[np.zeros(len(reals)), np.ones(len(reals))]
+    return [float(roc_auc_score(labels, np.r_[reals, draw])) for draw in blends]
+
+
 def load_splits(config: TrainConfig) -> tuple[Split, Split]:
     real_paths, fake_paths = list_images(config.real_dir), list_images(config.fake_dir)
     if not real_paths or not fake_paths:
