@@ -91,3 +91,13 @@ def test_eval_set_with_several_blend_draws_counts_each_face_once(astronaut: np.n
     # the first draw is the one-draw set's (test figures stay comparable); later draws differ
     assert np.array_equal(three.images[:4], one.images[:4])
     assert not np.array_equal(three.images[2:4], three.images[4:6])
+
+
+def test_self_blended_auc_is_measured_per_draw() -> None:
+    from deepshield.training.train import EvalSet, self_blended_auc_per_draw
+
+    sources = ["real"] * 2 + ["self-blended"] * 4 + ["given-fake"]
+    evalset = EvalSet(np.zeros((7, 3, 2, 2)), np.array([0, 0, 1, 1, 1, 1, 1]), sources)
+    # draw 1: both blends over both reals; draw 2: one blend under both, one between them
+    scores = np.array([0.1, 0.2, 0.9, 0.8, 0.15, 0.05, 0.99])
+    assert self_blended_auc_per_draw(scores, evalset) == [1.0, 0.25]
