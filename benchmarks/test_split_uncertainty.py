@@ -1,25 +1,30 @@
 """How precisely the test split can judge the model targets (DESIGN.md section 7).
 
-The test split holds 90 real faces, one self-blended fake of each and 30 StyleGAN2 faces, so
-its figures carry sampling noise. For a model (the shipped one by default) this prints:
+The test split holds 90 real faces, one self-blended fake of each and 30 StyleGAN2 faces (the
+validation split, --split val, about as many), so its figures carry sampling noise. For a
+model (the shipped one by default) this prints:
 - each target figure with a bootstrap 90% interval (`deepshield evaluate`'s: 1000 resamples,
   real and fake faces resampled separately);
-- self-blended AUC over several draws of the test blends (the same faces, other blends);
+- self-blended AUC over several draws of the test blends (the same faces, other blends), and
+  the temperature that scaling would fit to each draw alone;
 - the ECE that a perfectly calibrated model with the same scores would show: labels drawn as
   Bernoulli(p_fake), so any ECE it reports is the estimator's own noise floor.
 
     python benchmarks/test_split_uncertainty.py [--data ../shared/data/faces] [--draws 8]
+        [--split test|val] [--model M.onnx]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from deepshield.engine.classifier import FaceClassifier
+from deepshield.training.calibrate import fit_temperature
 from deepshield.training.metrics import (
     bootstrap_intervals,
     compute_metrics,
@@ -27,6 +32,7 @@ from deepshield.training.metrics import (
 )
 from deepshield.training.train import (
     TEST_SBI_SEED_OFFSET,
+    VAL_SBI_SEED_OFFSET,
     EvalSet,
     TrainConfig,
     build_eval_set,
@@ -37,6 +43,7 @@ from deepshield.training.train import (
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared/data/faces"
 RESAMPLES = 2000  # labels drawn for the ECE floor
+BLEND_SEED_OFFSETS = {"test": TEST_SBI_SEED_OFFSET, "val": VAL_SBI_SEED_OFFSET}
 
 
 def with_source(evalset: EvalSet, probs: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -46,12 +53,22 @@ def with_source(evalset: EvalSet, probs: np.ndarray, name: str) -> tuple[np.ndar
     return evalset.labels[chosen], probs[chosen]
 
 
+def one_draw_sets(margins: np.ndarray, drawn: EvalSet) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Margins and labels of the real faces, one draw of their blends and the given fakes."""
+    sources = np.array(drawn.sources)
+    reals, fakes = margins[sources == "real"], margins[sources == "given-fake"]
+    labels = np.r_[np.zeros(len(reals)), np.ones(len(reals) + len(fakes))]
+    for blends in margins[sources == "self-blended"].reshape(-1, len(reals)):
+        yield np.r_[reals, blends, fakes], labels
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--draws", type=int, default=8, help="draws of the test blends")
     parser.add_argument("--seed", type=int, default=1234, help="the training run's split seed")
     parser.add_argument("--model", type=Path, help="an ONNX model with its card beside it")
+    parser.add_argument("--split", choices=sorted(BLEND_SEED_OFFSETS), default="test")
     args = parser.parse_args()
     config = TrainConfig(
         real_dir=args.data / "real-ffhq",
@@ -61,9 +78,11 @@ def main() -> None:
     )
     classifier = FaceClassifier(args.model)
     real_split, fake_split = load_splits(config)
-    reals, fakes = load_faces(config, real_split, "test"), load_faces(config, fake_split, "test")
+    reals = load_faces(config, real_split, args.split)
+    fakes = load_faces(config, fake_split, args.split)
+    blend_seed = config.seed + BLEND_SEED_OFFSETS[args.split]
 
-    evalset = build_eval_set(reals, fakes, config.seed + TEST_SBI_SEED_OFFSET)
+    evalset = build_eval_set(reals, fakes, blend_seed)
     probs = classifier.predict_normalised(evalset.images).p_fake
     threshold = classifier.threshold
     figures = {  # name: (metric, labels, scores)
@@ -81,10 +100,16 @@ def main() -> None:
             "bootstrap_90": [round(low, 4), round(high, 4)],
         }
 
-    # the test split's blends are the first draw; the others are further blends of the same faces
-    drawn = build_eval_set(reals, fakes, config.seed + TEST_SBI_SEED_OFFSET, args.draws)
-    aucs = self_blended_auc_per_draw(classifier.predict_normalised(drawn.images).p_fake, drawn)
+    # the split's own blends are the first draw; the others are further blends of the same faces
+    drawn = build_eval_set(reals, fakes, blend_seed, args.draws)
+    predicted = classifier.predict_normalised(drawn.images)
+    aucs = self_blended_auc_per_draw(predicted.p_fake, drawn)
     report["self_blended_auc_over_blend_draws"] = [round(auc, 4) for auc in aucs]
+    report["temperature_per_blend_draw"] = [
+        round(fit_temperature(margins, labels), 3)
+        for margins, labels in one_draw_sets(predicted.margins, drawn)
+    ]
+    report["temperature_of_the_model"] = round(classifier.card.temperature, 3)
 
     rng = np.random.default_rng(0)
     floor = [
