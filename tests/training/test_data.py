@@ -101,3 +101,4 @@ def test_self_blended_auc_is_measured_per_draw() -> None:
     # draw 1: both blends over both reals; draw 2: one blend under both, one between them
     scores = np.array([0.1, 0.2, 0.9, 0.8, 0.15, 0.05, 0.99])
     assert self_blended_auc_per_draw(scores, evalset) == [1.0, 0.25]
+    assert evalset.weights.tolist() == [1.0] * 7  # none given: every image weighs 1

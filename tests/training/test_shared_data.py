@@ -48,6 +48,11 @@ def test_shipped_model_test_metrics_reproduce_the_model_card(
         for key in ("auc", "ece", "accuracy", "n_real", "n_fake"):
             assert report[source][key] == pytest.approx(card[source][key], abs=1e-6), (source, key)  # type: ignore[index]
     assert report["all"]["auc"] > 0.9  # type: ignore[index]
+    # the first of the other blend draws is the test split's own; the rest differ from it
+    over_draws = report["self_blended_over_draws"]["auc"]  # type: ignore[index]
+    assert over_draws == card["self_blended_over_draws"]["auc"]
+    assert over_draws[0] == round(report["self_blended"]["auc"], 4)  # type: ignore[index]
+    assert len(set(over_draws)) > 1
 
 
 def test_face_detector_recall_on_a_sample(shared_faces: Path) -> None:

@@ -57,10 +57,10 @@ class TrainConfig:
     threads: int = 0
     cache_dir: Path | None = None
     average_last: int = 0  # also try the mean weights of the last N epochs (SWA); 0: off
-    # self-blended fakes of each validation face: one draw's AUC swung from 0.93 to 0.99 for
+    # self-blended fakes of each validation face: one draw's AUC ranged from 0.96 to 0.99 for
     # the same model (benchmarks/RESULTS.md), too noisy to choose checkpoints or fit T on
     val_draws: int = 4
-    drop_path: float = 0.0  # stochastic depth of the last block (EfficientNet trains with 0.2)
+    drop_path: float = 0.0  # stochastic depth, rising over the blocks (EfficientNet uses 0.2)
 
     @classmethod
     def from_json(cls, stored: dict[str, object]) -> TrainConfig:
@@ -82,7 +82,11 @@ class EvalSet:
     images: np.ndarray  # normalised (N, 3, S, S)
     labels: np.ndarray
     sources: list[str] = field(default_factory=list)  # "real", "self-blended", "given-fake"
-    weights: np.ndarray = field(default_factory=lambda: np.ones(0))
+    weights: np.ndarray = field(default_factory=lambda: np.ones(0))  # empty: all 1
+
+    def __post_init__(self) -> None:
+        if len(self.weights) == 0:
+            self.weights = np.ones(len(self.labels))
 
 
 def build_eval_set(reals: FaceSet, fakes: FaceSet, seed: int, draws: int = 1) -> EvalSet:
