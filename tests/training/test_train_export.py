@@ -140,6 +140,9 @@ def test_export_matches_torch_and_serves(trained: TrainConfig, astronaut: np.nda
     ):
         assert key in card
     assert {"stylegan2", "self_blended", "all"} <= set(card["metrics"]["test"])
+    environment = card["training"]["environment"]  # what an exact rerun needs
+    assert environment["torch"] == torch.__version__
+    assert environment["numpy"] == np.__version__
     over_draws = card["metrics"]["test"]["self_blended_over_draws"]
     assert len(over_draws["auc"]) == over_draws["draws"] == 8
     # the serving classifier gives torch's calibrated probability for a real face crop

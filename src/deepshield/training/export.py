@@ -212,6 +212,8 @@ def model_card(
             "best_epoch": int(state["best"]["epoch"]),
             # > 0: the shipped weights are the mean of the last N epochs', which won on validation
             "averaged_epochs": int(state["best"].get("averaged_epochs", 0)),
+            # library versions of the training run (None: checkpoint from before they were kept)
+            "environment": state.get("environment"),
             "command": f"deepshield train --epochs {config.epochs} --seed {config.seed}"
             + (f" --average-last {config.average_last}" if config.average_last else "")
             + " --ship",

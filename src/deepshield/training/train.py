@@ -275,6 +275,23 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
     return best_path
 
 
+# Training is deterministic only for fixed versions of these: a rerun with other versions gave
+# other weights (benchmarks/RESULTS.md, session 6), so each checkpoint records them.
+TRAINING_LIBRARIES = ("torch", "numpy", "opencv-python-headless", "onnxruntime", "scipy")
+
+
+def library_versions() -> dict[str, str | None]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions: dict[str, str | None] = {}
+    for name in TRAINING_LIBRARIES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
 def validate(
     model: EfficientNetLite0,
     val: EvalSet,
@@ -311,7 +328,12 @@ def validate(
         return best
     new_best = {"auc": aucs["all"], "loss": val_loss} | which
     torch.save(
-        {"model": model.state_dict(), "config": config.to_json(), "best": new_best},
+        {
+            "model": model.state_dict(),
+            "config": config.to_json(),
+            "best": new_best,
+            "environment": library_versions(),
+        },
         config.out_dir / "best.pt",
     )
     return new_best
