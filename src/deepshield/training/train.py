@@ -275,7 +275,7 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
     return best_path
 
 
-# Training is deterministic only for fixed versions of these: a rerun with other versions gave
+# Training is deterministic only for fixed versions of these: a rerun in a fresh install gave
 # other weights (benchmarks/RESULTS.md, session 6), so each checkpoint records them.
 TRAINING_LIBRARIES = ("torch", "numpy", "opencv-python-headless", "onnxruntime", "scipy")
 
