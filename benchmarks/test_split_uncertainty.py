@@ -35,6 +35,7 @@ from deepshield.training.train import (
     VAL_SBI_SEED_OFFSET,
     EvalSet,
     TrainConfig,
+    blend_draws,
     build_eval_set,
     load_faces,
     load_splits,
@@ -46,19 +47,20 @@ RESAMPLES = 2000  # labels drawn for the ECE floor
 BLEND_SEED_OFFSETS = {"test": TEST_SBI_SEED_OFFSET, "val": VAL_SBI_SEED_OFFSET}
 
 
-def with_source(evalset: EvalSet, probs: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+def with_source(
+    sources: np.ndarray, labels: np.ndarray, probs: np.ndarray, name: str
+) -> tuple[np.ndarray, np.ndarray]:
     """Labels and scores of the real faces and the fakes of one source."""
-    sources = np.array(evalset.sources)
     chosen = (sources == "real") | (sources == name)
-    return evalset.labels[chosen], probs[chosen]
+    return labels[chosen], probs[chosen]
 
 
 def one_draw_sets(margins: np.ndarray, drawn: EvalSet) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Margins and labels of the real faces, one draw of their blends and the given fakes."""
-    sources = np.array(drawn.sources)
-    reals, fakes = margins[sources == "real"], margins[sources == "given-fake"]
+    reals, draws = blend_draws(margins, drawn)
+    fakes = margins[np.array(drawn.sources) == "given-fake"]
     labels = np.r_[np.zeros(len(reals)), np.ones(len(reals) + len(fakes))]
-    for blends in margins[sources == "self-blended"].reshape(-1, len(reals)):
+    for blends in draws:
         yield np.r_[reals, blends, fakes], labels
 
 
@@ -82,32 +84,36 @@ def main() -> None:
     fakes = load_faces(config, fake_split, args.split)
     blend_seed = config.seed + BLEND_SEED_OFFSETS[args.split]
 
-    evalset = build_eval_set(reals, fakes, blend_seed)
-    probs = classifier.predict_normalised(evalset.images).p_fake
+    # the split's own blends are the first draw; the others are further blends of the same faces
+    drawn = build_eval_set(reals, fakes, blend_seed, args.draws)
+    predicted = classifier.predict_normalised(drawn.images)
+    first = drawn.first_draw()
+    sources, labels, probs = (
+        np.array(drawn.sources)[first],
+        drawn.labels[first],
+        predicted.p_fake[first],
+    )
     threshold = classifier.threshold
     figures = {  # name: (metric, labels, scores)
-        "self_blended_auc": ("auc", *with_source(evalset, probs, "self-blended")),
-        "stylegan2_auc": ("auc", *with_source(evalset, probs, "given-fake")),
-        "ece": ("ece", evalset.labels, probs),
+        "self_blended_auc": ("auc", *with_source(sources, labels, probs, "self-blended")),
+        "stylegan2_auc": ("auc", *with_source(sources, labels, probs, "given-fake")),
+        "ece": ("ece", labels, probs),
     }
     report: dict[str, object] = {}
     measured: dict[str, float] = {}
-    for name, (metric, labels, scores) in figures.items():
-        measured[name] = float(compute_metrics(labels, scores, threshold).as_dict()[metric])
-        low, high = bootstrap_intervals(labels, scores, threshold)[metric]
+    for name, (metric, truth, scores) in figures.items():
+        measured[name] = float(compute_metrics(truth, scores, threshold).as_dict()[metric])
+        low, high = bootstrap_intervals(truth, scores, threshold)[metric]
         report[name] = {
             "measured": round(measured[name], 4),
             "bootstrap_90": [round(low, 4), round(high, 4)],
         }
 
-    # the split's own blends are the first draw; the others are further blends of the same faces
-    drawn = build_eval_set(reals, fakes, blend_seed, args.draws)
-    predicted = classifier.predict_normalised(drawn.images)
     aucs = self_blended_auc_per_draw(predicted.p_fake, drawn)
     report["self_blended_auc_over_blend_draws"] = [round(auc, 4) for auc in aucs]
     report["temperature_per_blend_draw"] = [
-        round(fit_temperature(margins, labels), 3)
-        for margins, labels in one_draw_sets(predicted.margins, drawn)
+        round(fit_temperature(margins, truth), 3)
+        for margins, truth in one_draw_sets(predicted.margins, drawn)
     ]
     report["temperature_of_the_model"] = round(classifier.card.temperature, 3)
 

@@ -91,6 +91,9 @@ def test_eval_set_with_several_blend_draws_counts_each_face_once(astronaut: np.n
     # the first draw is the one-draw set's (test figures stay comparable); later draws differ
     assert np.array_equal(three.images[:4], one.images[:4])
     assert not np.array_equal(three.images[2:4], three.images[4:6])
+    first = three.first_draw()
+    assert np.array_equal(three.images[first], one.images) and three.sources[-1] == "given-fake"
+    assert np.array_equal(three.labels[first], one.labels)
 
 
 def test_self_blended_auc_is_measured_per_draw() -> None:

@@ -88,6 +88,14 @@ class EvalSet:
         if len(self.weights) == 0:
             self.weights = np.ones(len(self.labels))
 
+    def first_draw(self) -> np.ndarray:
+        """Mask of the one-draw set within: every real and given fake, the first draw of blends
+        (the same images a one-draw ``build_eval_set`` with this seed makes)."""
+        sources = np.array(self.sources)
+        mask: np.ndarray = np.asarray(sources != "self-blended", dtype=bool)
+        mask[np.flatnonzero(~mask)[: int((sources == "real").sum())]] = True
+        return mask
+
 
 def build_eval_set(reals: FaceSet, fakes: FaceSet, seed: int, draws: int = 1) -> EvalSet:
     rng = np.random.default_rng(seed)
@@ -128,13 +136,18 @@ def per_source_auc(margins: np.ndarray, evalset: EvalSet) -> dict[str, float]:
     return result
 
 
+def blend_draws(scores: np.ndarray, evalset: EvalSet) -> tuple[np.ndarray, np.ndarray]:
+    """Scores of the real faces (N,) and of their blends, one row per draw (draws, N)."""
+    sources = np.array(evalset.sources)
+    reals = scores[sources == "real"]
+    return reals, scores[sources == "self-blended"].reshape(-1, len(reals))  # draw-major
+
+
 def self_blended_auc_per_draw(scores: np.ndarray, evalset: EvalSet) -> list[float]:
     """ROC AUC of the real faces against each draw of their self-blended fakes separately."""
     from sklearn.metrics import roc_auc_score
 
-    sources = np.array(evalset.sources)
-    reals = scores[sources == "real"]
-    blends = scores[sources == "self-blended"].reshape(-1, len(reals))  # draw-major
+    reals, blends = blend_draws(scores, evalset)
     labels = np.r_[np.zeros(len(reals)), np.ones(len(reals))]
     return [float(roc_auc_score(labels, np.r_[reals, draw])) for draw in blends]
 
