@@ -5,7 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deepshield.training.data import augment_together, split_files
+from deepshield.engine.faces import CenterFaceDetector
+from deepshield.training import data as data_module
+from deepshield.training.data import augment_together, cached_faces, split_files
+from tests.fixtures.media_factory import write_image
 
 
 def names(n: int) -> list[Path]:
@@ -105,3 +108,19 @@ def test_self_blended_auc_is_measured_per_draw() -> None:
     scores = np.array([0.1, 0.2, 0.9, 0.8, 0.15, 0.05, 0.99])
     assert self_blended_auc_per_draw(scores, evalset) == [1.0, 0.25]
     assert evalset.weights.tolist() == [1.0] * 7  # none given: every image weighs 1
+
+
+def test_face_cache_is_reused_only_by_the_same_crop_code(
+    tmp_path: Path, astronaut: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image = tmp_path / "face.jpg"
+    write_image(image, astronaut, quality=92)
+    cache, detector = tmp_path / "cache", CenterFaceDetector()
+    first = cached_faces([image], detector, 64, cache)
+    assert len(first) == 1 and len(list(cache.iterdir())) == 1
+    again = cached_faces([image], detector, 64, cache)  # same code: read back, not recomputed
+    assert np.array_equal(again.crops, first.crops) and len(list(cache.iterdir())) == 1
+    # changed detection or cropping code (or detector weights) must not reuse old crops
+    monkeypatch.setattr(data_module, "crop_code_fingerprint", lambda: "other-code")
+    cached_faces([image], detector, 64, cache)
+    assert len(list(cache.iterdir())) == 2

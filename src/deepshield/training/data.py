@@ -11,9 +11,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnxruntime as ort
+import PIL
 
+from deepshield.engine import faces as faces_module
+from deepshield.engine import media as media_module
 from deepshield.engine.classifier import IMAGENET_MEAN, IMAGENET_STD, normalise
-from deepshield.engine.faces import FaceDetector, crop_face, select_faces
+from deepshield.engine.faces import CENTERFACE_PATH, FaceDetector, crop_face, select_faces
 from deepshield.engine.media import IMAGE_SUFFIXES, load_image
 from deepshield.training.sbi import self_blend
 
@@ -89,12 +93,25 @@ def extract_faces(paths: Sequence[Path], detector: FaceDetector, size: int) -> F
     )
 
 
+def crop_code_fingerprint() -> str:
+    """Hash of what turns an image file into a face crop: this module, the face and media
+    modules, the detector weights, and the versions of the libraries that decode and detect."""
+    digest = hashlib.sha256()
+    for source in (Path(__file__), Path(faces_module.__file__), Path(media_module.__file__)):
+        digest.update(source.read_bytes())
+    digest.update(CENTERFACE_PATH.read_bytes())
+    digest.update(f"{PIL.__version__} {cv2.__version__} {ort.__version__}".encode())
+    return digest.hexdigest()[:16]
+
+
 def cached_faces(
     paths: Sequence[Path], detector: FaceDetector, size: int, cache_dir: Path
 ) -> FaceSet:
-    """:func:`extract_faces`, cached on disk by file list, sizes, mtimes and detector."""
+    """:func:`extract_faces`, cached on disk by file list, sizes, mtimes, detector and the code
+    that detects and crops (a cache made by other code would train on other crops unnoticed)."""
     key_source = json.dumps(
-        [detector.name, size] + [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in paths]
+        [detector.name, size, crop_code_fingerprint()]
+        + [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in paths]
     )
     key = hashlib.sha256(key_source.encode()).hexdigest()[:16]
     cache_file = cache_dir / f"faces-{key}.npz"
