@@ -16,7 +16,7 @@ from deepshield.engine.classifier import FaceClassifier
 from deepshield.engine.faces import create_detector, crop_face
 from deepshield.training.export import export_run, load_checkpoint, max_parity_error
 from deepshield.training.model import fake_margin
-from deepshield.training.train import TrainConfig, train
+from deepshield.training.train import TrainConfig, train, training_environment
 from tests.fixtures.media_factory import write_image
 
 pytestmark = pytest.mark.slow
@@ -143,6 +143,7 @@ def test_export_matches_torch_and_serves(trained: TrainConfig, astronaut: np.nda
     environment = card["training"]["environment"]  # what an exact rerun needs
     assert environment["torch"] == torch.__version__
     assert environment["numpy"] == np.__version__
+    assert environment["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     over_draws = card["metrics"]["test"]["self_blended_over_draws"]
     assert len(over_draws["auc"]) == over_draws["draws"] == 8
     # the serving classifier gives torch's calibrated probability for a real face crop
@@ -157,3 +158,14 @@ def test_export_matches_torch_and_serves(trained: TrainConfig, astronaut: np.nda
     expected = 1 / (1 + np.exp(-margin / card["calibration"]["temperature"]))
     assert served.p_fake[0] == pytest.approx(expected, abs=1e-5)
     assert served.cams.shape == (1, 7, 7)
+
+
+def test_constraints_pin_every_library_training_records() -> None:
+    constraints = Path(__file__).parents[2] / "constraints" / "train.txt"
+    pins = dict(
+        line.split("==")
+        for line in constraints.read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    recorded = set(training_environment()) - {"torch_cpu_capability", "torch_threads"}
+    assert recorded <= set(pins)

@@ -288,21 +288,26 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
     return best_path
 
 
-# Training is deterministic only for fixed versions of these: a rerun in a fresh install gave
-# other weights (benchmarks/RESULTS.md, session 6), so each checkpoint records them.
-TRAINING_LIBRARIES = ("torch", "numpy", "opencv-python-headless", "onnxruntime", "scipy")
+# Training is deterministic on one machine, not across machines: runs with these libraries at the
+# same versions (constraints/train.txt) gave different first-epoch losses on two machines
+# (benchmarks/RESULTS.md, session 7): the CPU's instruction set and the thread count choose
+# torch's and ONNX Runtime's kernels, and with them the rounding. Checkpoints record all these.
+TRAINING_LIBRARIES = ("torch", "numpy", "pillow", "opencv-python-headless", "onnxruntime", "scipy")
 
 
-def library_versions() -> dict[str, str | None]:
+def training_environment() -> dict[str, str | None]:
+    """Versions of the libraries training depends on, torch's CPU instruction set and threads."""
     from importlib.metadata import PackageNotFoundError, version
 
-    versions: dict[str, str | None] = {}
+    environment: dict[str, str | None] = {}
     for name in TRAINING_LIBRARIES:
         try:
-            versions[name] = version(name)
+            environment[name] = version(name)
         except PackageNotFoundError:
-            versions[name] = None
-    return versions
+            environment[name] = None
+    environment["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+    environment["torch_threads"] = str(torch.get_num_threads())
+    return environment
 
 
 def validate(
@@ -345,7 +350,7 @@ def validate(
             "model": model.state_dict(),
             "config": config.to_json(),
             "best": new_best,
-            "environment": library_versions(),
+            "environment": training_environment(),
         },
         config.out_dir / "best.pt",
     )
