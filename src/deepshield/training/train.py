@@ -98,6 +98,14 @@ class EvalSet:
 
 
 def build_eval_set(reals: FaceSet, fakes: FaceSet, seed: int, draws: int = 1) -> EvalSet:
+    crops, labels, sources, weights = eval_crops(reals, fakes, seed, draws)
+    return EvalSet(to_tensor_layout(crops), labels, sources, weights)
+
+
+def eval_crops(
+    reals: FaceSet, fakes: FaceSet, seed: int, draws: int = 1
+) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
+    """The uint8 crops (N, S, S, 3), labels, sources and weights of :func:`build_eval_set`."""
     rng = np.random.default_rng(seed)
     blended = [
         self_blend(c, lm, rng).fake
@@ -109,7 +117,7 @@ def build_eval_set(reals: FaceSet, fakes: FaceSet, seed: int, draws: int = 1) ->
     labels = np.array([LABEL_REAL] * len(reals) + [LABEL_FAKE] * (n_blends + len(fakes)))
     sources = ["real"] * len(reals) + ["self-blended"] * n_blends + ["given-fake"] * len(fakes)
     weights = np.r_[np.ones(len(reals)), np.full(n_blends, 1 / draws), np.ones(len(fakes))]
-    return EvalSet(to_tensor_layout(crops), labels, sources, weights)
+    return crops, labels, sources, weights
 
 
 @torch.no_grad()
