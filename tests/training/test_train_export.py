@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from deepshield.engine.classifier import FaceClassifier
+from deepshield.engine.classifier import MODEL_CARD_NAME, WEIGHTS_DIR, FaceClassifier
 from deepshield.engine.faces import create_detector, crop_face
 from deepshield.training.export import export_run, load_checkpoint, max_parity_error
 from deepshield.training.model import fake_margin
@@ -160,7 +160,7 @@ def test_export_matches_torch_and_serves(trained: TrainConfig, astronaut: np.nda
     assert served.cams.shape == (1, 7, 7)
 
 
-def test_constraints_pin_every_library_training_records() -> None:
+def test_constraints_pin_what_the_shipped_model_was_trained_with() -> None:
     constraints = Path(__file__).parents[2] / "constraints" / "train.txt"
     pins = dict(
         line.split("==")
@@ -169,3 +169,8 @@ def test_constraints_pin_every_library_training_records() -> None:
     )
     recorded = set(training_environment()) - {"torch_cpu_capability", "torch_threads"}
     assert recorded <= set(pins)
+    shipped_with = json.loads((WEIGHTS_DIR / MODEL_CARD_NAME).read_text())["training"][
+        "environment"
+    ]
+    for library in recorded & set(shipped_with):
+        assert shipped_with[library].split("+")[0] == pins[library], library  # 2.13.0+cpu
