@@ -23,7 +23,7 @@ from deepshield.engine.aggregate import AGGREGATION_METHODS
 from deepshield.engine.classifier import FaceClassifier
 from deepshield.training.metrics import compute_metrics
 from deepshield.training.sbi import self_blend
-from deepshield.training.train import TEST_SBI_SEED_OFFSET, TrainConfig, load_faces, load_splits
+from deepshield.training.train import TEST_SBI_SEED_OFFSET, TrainConfig, load_part
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared/data/faces"
 
@@ -54,8 +54,7 @@ def main() -> None:
         fake_dir=args.data / "fake-stylegan2",
         out_dir=Path("runs/lite0"),
     )
-    real_split, fake_split = load_splits(config)
-    reals, fakes = load_faces(config, real_split, "test"), load_faces(config, fake_split, "test")
+    reals, fakes = load_part(config, "test")
     rng = np.random.default_rng(args.seed + TEST_SBI_SEED_OFFSET)
     videos: list[tuple[str, int, np.ndarray]] = []  # source, label, first frame
     for crop, marks in zip(reals.crops, reals.landmarks, strict=True):

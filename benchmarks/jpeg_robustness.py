@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from skimage import data as skimage_data
+from sklearn.metrics import roc_auc_score
 
 from deepshield.engine.classifier import FaceClassifier
 from deepshield.engine.faces import CenterFaceDetector, crop_face
@@ -28,8 +29,8 @@ from deepshield.training.train import (
     TEST_SBI_SEED_OFFSET,
     TrainConfig,
     eval_crops,
-    load_faces,
-    load_splits,
+    load_part,
+    with_source,
 )
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared/data/faces"
@@ -46,8 +47,7 @@ def jpeg(rgb: np.ndarray, quality: int) -> np.ndarray:
 def test_split_under_jpeg(
     config: TrainConfig, classifier: FaceClassifier, qualities: list[int]
 ) -> list[dict[str, object]]:
-    real_split, fake_split = load_splits(config)
-    reals, fakes = load_faces(config, real_split, "test"), load_faces(config, fake_split, "test")
+    reals, fakes = load_part(config, "test")
     crops, labels, source_list, _ = eval_crops(reals, fakes, config.seed + TEST_SBI_SEED_OFFSET)
     sources = np.array(source_list)
     rows = []
@@ -56,8 +56,7 @@ def test_split_under_jpeg(
         probs = classifier.predict(shown).p_fake
         row: dict[str, object] = {"jpeg_quality": quality}
         for name, key in (("self-blended", "self_blended_auc"), ("given-fake", "stylegan2_auc")):
-            chosen = (sources == "real") | (sources == name)
-            row[key] = round(compute_metrics(labels[chosen], probs[chosen], 0.5).auc, 4)
+            row[key] = round(float(roc_auc_score(*with_source(sources, labels, probs, name))), 4)
         row["ece"] = round(compute_metrics(labels, probs, classifier.threshold).ece, 4)
         row["real_over_threshold"] = round(
             float(np.mean(probs[sources == "real"] >= classifier.threshold)), 3

@@ -37,22 +37,14 @@ from deepshield.training.train import (
     TrainConfig,
     blend_draws,
     build_eval_set,
-    load_faces,
-    load_splits,
+    load_part,
     self_blended_auc_per_draw,
+    with_source,
 )
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared/data/faces"
 RESAMPLES = 2000  # labels drawn for the ECE floor
 BLEND_SEED_OFFSETS = {"test": TEST_SBI_SEED_OFFSET, "val": VAL_SBI_SEED_OFFSET}
-
-
-def with_source(
-    sources: np.ndarray, labels: np.ndarray, probs: np.ndarray, name: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """Labels and scores of the real faces and the fakes of one source."""
-    chosen = (sources == "real") | (sources == name)
-    return labels[chosen], probs[chosen]
 
 
 def one_draw_sets(margins: np.ndarray, drawn: EvalSet) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -79,9 +71,7 @@ def main() -> None:
         seed=args.seed,
     )
     classifier = FaceClassifier(args.model)
-    real_split, fake_split = load_splits(config)
-    reals = load_faces(config, real_split, args.split)
-    fakes = load_faces(config, fake_split, args.split)
+    reals, fakes = load_part(config, args.split)
     blend_seed = config.seed + BLEND_SEED_OFFSETS[args.split]
 
     # the split's own blends are the first draw; the others are further blends of the same faces

@@ -37,9 +37,10 @@ from deepshield.training.train import (
     TEST_SBI_SEED_OFFSET,
     TrainConfig,
     build_eval_set,
-    load_faces,
+    load_part,
     load_splits,
     self_blended_auc_per_draw,
+    with_source,
 )
 
 PARITY_TOLERANCE = 1e-4
@@ -112,8 +113,7 @@ def max_parity_error(
 
 def measure_test_split(config: TrainConfig, classifier: FaceClassifier) -> dict[str, object]:
     """Metrics of the exported model on the untouched test split, overall and per fake source."""
-    real_split, fake_split = load_splits(config)
-    reals, fakes = load_faces(config, real_split, "test"), load_faces(config, fake_split, "test")
+    reals, fakes = load_part(config, "test")
     # the first draw of blends makes the test split's figures; the other draws of the same faces
     # show how much that one draw's luck moves the self-blended AUC
     drawn = build_eval_set(reals, fakes, config.seed + TEST_SBI_SEED_OFFSET, TEST_SBI_DRAWS)
@@ -123,12 +123,10 @@ def measure_test_split(config: TrainConfig, classifier: FaceClassifier) -> dict[
     threshold = classifier.threshold
     report: dict[str, object] = {"all": compute_metrics(labels, probs, threshold).as_dict()}
     for name, key in (("given-fake", "stylegan2"), ("self-blended", "self_blended")):
-        chosen = (sources == "real") | (sources == name)
-        has_both = len(set(labels[chosen].tolist())) == 2
+        chosen_labels, chosen_probs = with_source(sources, labels, probs, name)
+        has_both = len(set(chosen_labels.tolist())) == 2
         report[key] = (
-            compute_metrics(labels[chosen], probs[chosen], threshold).as_dict()
-            if has_both
-            else None
+            compute_metrics(chosen_labels, chosen_probs, threshold).as_dict() if has_both else None
         )
     aucs = self_blended_auc_per_draw(drawn_probs, drawn)
     report["self_blended_over_draws"] = {

@@ -144,6 +144,14 @@ def per_source_auc(margins: np.ndarray, evalset: EvalSet) -> dict[str, float]:
     return result
 
 
+def with_source(
+    sources: np.ndarray, labels: np.ndarray, scores: np.ndarray, name: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and scores of the real faces and the fakes of one source."""
+    chosen = (sources == "real") | (sources == name)
+    return labels[chosen], scores[chosen]
+
+
 def blend_draws(scores: np.ndarray, evalset: EvalSet) -> tuple[np.ndarray, np.ndarray]:
     """Scores of the real faces (N,) and of their blends, one row per draw (draws, N)."""
     sources = np.array(evalset.sources)
@@ -172,6 +180,12 @@ def load_faces(config: TrainConfig, split: Split, part: str) -> FaceSet:
     return cached_faces(split.part(part), CenterFaceDetector(), config.input_size, cache)
 
 
+def load_part(config: TrainConfig, part: str) -> tuple[FaceSet, FaceSet]:
+    """The real and the given fake faces of one part ("train", "val", "test") of the split."""
+    real_split, fake_split = load_splits(config)
+    return load_faces(config, real_split, part), load_faces(config, fake_split, part)
+
+
 def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
     """Train (or resume) into ``config.out_dir``, then calibrate; returns the best checkpoint.
 
@@ -181,16 +195,9 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     config.out_dir.mkdir(parents=True, exist_ok=True)
-    real_split, fake_split = load_splits(config)
     print("detecting and cropping faces (cached after the first run) ...")
-    train_real, train_fake = (
-        load_faces(config, real_split, "train"),
-        load_faces(config, fake_split, "train"),
-    )
-    val_real, val_fake = (
-        load_faces(config, real_split, "val"),
-        load_faces(config, fake_split, "val"),
-    )
+    train_real, train_fake = load_part(config, "train")
+    val_real, val_fake = load_part(config, "val")
     for name, faces in [
         ("train", train_real),
         ("train", train_fake),
