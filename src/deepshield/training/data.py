@@ -3,6 +3,7 @@ and the augmentation shared by a real face and its self-blended fake."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
@@ -93,6 +94,7 @@ def extract_faces(paths: Sequence[Path], detector: FaceDetector, size: int) -> F
     )
 
 
+@functools.cache  # constant for a process; it reads the 7 MB detector file
 def crop_code_fingerprint() -> str:
     """Hash of what turns an image file into a face crop: this module, the face and media
     modules, the detector weights, and the versions of the libraries that decode and detect."""
