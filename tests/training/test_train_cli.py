@@ -29,3 +29,14 @@ def test_bad_options_exit_2_with_a_message(
     assert result.exit_code == 2
     assert message in result.output
     assert not (tmp_path / "run").exists()  # nothing was started
+
+
+def test_folders_without_images_stop_training_with_a_message(tmp_path: Path) -> None:
+    for folder in ("real-ffhq", "fake-stylegan2"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "notes.txt").write_text("not an image")
+    args = ["train", "--data", str(tmp_path), "--out", str(tmp_path / "run")]
+    result = runner.invoke(app, args)
+    assert result.exit_code != 0
+    assert "no images found" in result.output
+    assert not (tmp_path / "run" / "last.pt").exists()
