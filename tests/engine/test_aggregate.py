@@ -3,13 +3,28 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deepshield.engine.aggregate import AGGREGATION_METHODS, FrameScore, aggregate, label_for
+from deepshield.engine.aggregate import (
+    AGGREGATION_METHODS,
+    MIN_JUDGED_FACE_PX,
+    FrameScore,
+    aggregate,
+    label_for,
+)
 
-BOX = (0.0, 0.0, 10.0, 10.0)
+BOX = (0.0, 0.0, 120.0, 150.0)  # a face large enough to be judged
 
 
-def frames(person: int, scores: list[float], start: int = 0) -> list[FrameScore]:
-    return [FrameScore(start + i, (start + i) * 40.0, person, s, BOX) for i, s in enumerate(scores)]
+def frames(
+    person: int,
+    scores: list[float],
+    start: int = 0,
+    box: tuple[float, float, float, float] = BOX,
+) -> list[FrameScore]:
+    return [FrameScore(start + i, (start + i) * 40.0, person, s, box) for i, s in enumerate(scores)]
+
+
+def square(side: float) -> tuple[float, float, float, float]:
+    return (10.0, 20.0, 10.0 + side, 20.0 + side * 1.3)  # short side: ``side``
 
 
 def test_no_face_is_low_confidence_without_a_decision() -> None:
@@ -72,3 +87,37 @@ def test_labels_agree_with_the_threshold(threshold: float) -> None:
         verdict = aggregate(frames(0, [score] * 4), frames_sampled=4, threshold=threshold)
         assert verdict.predicted_manipulation is (score >= threshold)
         assert verdict.confidence_label == label
+
+
+@pytest.mark.parametrize(
+    ("side", "judged"), [(MIN_JUDGED_FACE_PX, True), (MIN_JUDGED_FACE_PX - 1, False)]
+)
+def test_faces_too_small_to_judge_are_scored_but_decide_nothing(side: int, judged: bool) -> None:
+    verdict = aggregate(frames(0, [0.9] * 8, box=square(side)), frames_sampled=8, threshold=0.5)
+    assert verdict.final_score == pytest.approx(0.9)  # the score is still reported
+    assert verdict.people[0].face_px == side
+    assert verdict.low_confidence is not judged
+    assert verdict.predicted_manipulation is (True if judged else None)
+    assert verdict.people[0].predicted_manipulation is (True if judged else None)
+    if not judged:
+        assert verdict.low_confidence_reason == "faces_too_small"
+        assert verdict.confidence_label == "Inconclusive"
+        assert f"only {side} px across" in verdict.confidence_explanation
+
+
+def test_a_small_face_cannot_outvote_a_judged_one() -> None:
+    large = frames(0, [0.1] * 10)
+    small = frames(1, [0.95] * 10, box=square(50))
+    verdict = aggregate(large + small, frames_sampled=10, threshold=0.5)
+    assert not verdict.low_confidence
+    assert verdict.final_score == pytest.approx(0.1) and verdict.predicted_manipulation is False
+    by_id = {p.person_id: p for p in verdict.people}
+    assert by_id[1].score == pytest.approx(0.95) and by_id[1].predicted_manipulation is None
+    assert (by_id[0].face_px, by_id[1].face_px) == (120, 50)
+
+
+def test_face_size_is_the_median_over_the_persons_frames() -> None:
+    # one large outlier box does not lift a small face over the line
+    scores = frames(0, [0.8] * 4, box=square(60)) + frames(0, [0.8], start=4, box=square(300))
+    verdict = aggregate(scores, frames_sampled=5, threshold=0.5)
+    assert verdict.people[0].face_px == 60 and verdict.low_confidence_reason == "faces_too_small"

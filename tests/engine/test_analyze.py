@@ -13,6 +13,7 @@ from skimage import data as skdata
 
 from deepshield.config import Settings
 from deepshield.engine import errors
+from deepshield.engine.aggregate import MIN_JUDGED_FACE_PX
 from deepshield.engine.analyze import FULL_SEARCH_EVERY, FULL_SEARCH_EVERY_MS, STAGES, Analyzer
 from deepshield.engine.explain import WARM
 from deepshield.training.sbi import self_blend
@@ -21,6 +22,7 @@ from tests.fixtures.media_factory import (
     frame_with_index,
     read_index,
     truncate,
+    with_half_size_copy,
     write_audio_only_mp4,
     write_bytes,
     write_image,
@@ -117,6 +119,25 @@ def test_image_without_a_face_is_low_confidence(analyzer: Analyzer, tmp_path: Pa
     assert result["low_confidence"] and result["low_confidence_reason"] == "no_face_detected"
     assert result["predicted_manipulation"] is None and result["final_score"] is None
     assert result["people"] == [] and result["top_k_suspicious"] == []
+
+
+def test_small_faces_are_scored_but_not_judged(
+    analyzer: Analyzer, astronaut: np.ndarray, tmp_path: Path
+) -> None:
+    # the genuine astronaut photo shrunk to half: its ~45 px face scores as fake (about 0.9),
+    # as most real faces that small do (benchmarks/face_size.py)
+    small, both_faces = with_half_size_copy(astronaut)
+    alone = analyzer.analyze(write_image(tmp_path / "small.png", small)).to_dict()
+    assert alone["low_confidence"] and alone["low_confidence_reason"] == "faces_too_small"
+    assert alone["predicted_manipulation"] is None and alone["final_score"] is not None
+    assert alone["people"][0]["face_px"] < MIN_JUDGED_FACE_PX
+    # beside the full-size photo the large face decides and a warning names the small one
+    both = analyzer.analyze(write_image(tmp_path / "both.png", both_faces)).to_dict()
+    assert not both["low_confidence"] and both["predicted_manipulation"] is False
+    small_person = min(both["people"], key=lambda p: p["face_px"])
+    assert small_person["predicted_manipulation"] is None
+    assert both["final_score"] < small_person["score"]
+    assert any(f"under {MIN_JUDGED_FACE_PX} px" in w for w in both["warnings"])
 
 
 def test_image_with_three_faces_scores_three_people(

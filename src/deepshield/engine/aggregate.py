@@ -2,10 +2,13 @@
 
 * Person: a robust mean of that person's frame scores (``AGGREGATION_METHODS``; the default was
   chosen by ``benchmarks/aggregation.py``, see the README for the figures).
+* Person verdicts only for faces of at least ``MIN_JUDGED_FACE_PX`` on their short side
+  (median over the person's frames); smaller faces are scored but not judged.
 * File: the most suspicious person decides, among people seen often enough to be real faces
-  rather than a one-frame false detection.
-* Low confidence: no face at all, or faces in fewer than a quarter of the sampled frames (at
-  least one). Then the decision is null: the tool says it cannot tell.
+  rather than a one-frame false detection and large enough to be judged.
+* Low confidence: no face at all, faces in fewer than a quarter of the sampled frames (at
+  least one), or every face too small to judge. Then the decision is null: the tool says it
+  cannot tell.
 * Labels follow the threshold, so a score below it can never read as manipulated and a score
   above it never as clean; no label claims authenticity is proven.
 """
@@ -14,12 +17,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 MIN_FACE_FRAME_SHARE = 0.25
 MIN_PERSON_FRAME_SHARE = 0.2  # of the most-seen person's frames
+# Below this short side real faces score as manipulated far more often: shrunk to 80 px, 27%
+# of the real test faces pass the threshold (12% at full size, ~280 px), at 70 px 34%, at 60 px
+# 51%, at 40 px 94% (benchmarks/face_size.py; RESULTS.md).
+MIN_JUDGED_FACE_PX = 80
 
 
 def _trimmed_mean(scores: np.ndarray, cut: float = 0.2) -> float:
@@ -57,7 +64,8 @@ class PersonScore:
     person_id: int
     score: float
     frames: int
-    predicted_manipulation: bool | None
+    predicted_manipulation: bool | None  # None: not judged (too small, or too little evidence)
+    face_px: int  # median short side of the person's face boxes, in pixels
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,11 @@ class Verdict:
 
 def min_frames_with_face(frames_sampled: int) -> int:
     return max(1, math.ceil(MIN_FACE_FRAME_SHARE * frames_sampled))
+
+
+def face_px(box: tuple[float, float, float, float]) -> float:
+    x1, y1, x2, y2 = box
+    return min(x2 - x1, y2 - y1)
 
 
 def label_for(score: float, threshold: float) -> tuple[str, str]:
@@ -107,18 +120,20 @@ def aggregate(
     method: str = DEFAULT_METHOD,
 ) -> Verdict:
     robust = AGGREGATION_METHODS[method]
-    by_person: dict[int, list[float]] = {}
+    by_person: dict[int, list[FrameScore]] = {}
     frames_with_face = len({s.frame_index for s in frame_scores})
     for score in frame_scores:
-        by_person.setdefault(score.person_id, []).append(score.p_fake)
+        by_person.setdefault(score.person_id, []).append(score)
 
     def decide(value: float) -> bool:
         return value >= threshold
 
-    people = [
-        PersonScore(pid, robust(np.array(scores)), len(scores), decide(robust(np.array(scores))))
-        for pid, scores in sorted(by_person.items())
-    ]
+    people = []
+    for pid, seen in sorted(by_person.items()):
+        value = robust(np.array([s.p_fake for s in seen]))
+        size = round(float(np.median([face_px(s.face_bbox) for s in seen])))
+        verdict = decide(value) if size >= MIN_JUDGED_FACE_PX else None
+        people.append(PersonScore(pid, value, len(seen), verdict, size))
     if not people:
         return Verdict(
             final_score=None,
@@ -133,7 +148,8 @@ def aggregate(
         )
     most_seen = max(p.frames for p in people)
     eligible = [p for p in people if p.frames >= MIN_PERSON_FRAME_SHARE * most_seen]
-    final = max(eligible, key=lambda p: p.score).score
+    judged = [p for p in eligible if p.predicted_manipulation is not None]
+    final = max(judged or eligible, key=lambda p: p.score).score
     needed = min_frames_with_face(frames_sampled)
     if frames_with_face < needed:
         return Verdict(
@@ -149,7 +165,24 @@ def aggregate(
             aggregation_method=method,
             low_confidence=True,
             low_confidence_reason="too_few_frames_with_face",
-            people=[PersonScore(p.person_id, p.score, p.frames, None) for p in people],
+            people=[replace(p, predicted_manipulation=None) for p in people],
+        )
+    if not judged:
+        largest = max(p.face_px for p in eligible)
+        return Verdict(
+            final_score=final,
+            decision_threshold=threshold,
+            predicted_manipulation=None,
+            confidence_label="Inconclusive",
+            confidence_explanation=(
+                f"The largest face is only {largest} px across (at least {MIN_JUDGED_FACE_PX} "
+                f"needed); real faces this small often score as manipulated, so the score of "
+                f"{final:.0%} cannot be judged."
+            ),
+            aggregation_method=method,
+            low_confidence=True,
+            low_confidence_reason="faces_too_small",
+            people=people,
         )
     label, explanation = label_for(final, threshold)
     return Verdict(

@@ -20,7 +20,12 @@ from typing import Any
 import numpy as np
 
 from deepshield.config import Settings
-from deepshield.engine.aggregate import DEFAULT_METHOD, FrameScore, aggregate
+from deepshield.engine.aggregate import (
+    DEFAULT_METHOD,
+    MIN_JUDGED_FACE_PX,
+    FrameScore,
+    aggregate,
+)
 from deepshield.engine.classifier import FaceClassifier, Predictions
 from deepshield.engine.explain import heat_from_cam, overlay, save_png
 from deepshield.engine.faces import (
@@ -185,6 +190,13 @@ class Analyzer:
         if kind == "video" and frames_sampled < expected:
             warnings.append(
                 f"only {frames_sampled} distinct frames could be sampled (asked for {expected})"
+            )
+        small = [p for p in verdict.people if p.face_px < MIN_JUDGED_FACE_PX]
+        if small and not verdict.low_confidence:
+            warnings.append(
+                f"faces under {MIN_JUDGED_FACE_PX} px for {len(small)} of "
+                f"{len(verdict.people)} people: scored but not judged; the verdict rests on "
+                "the larger faces"
             )
         return AnalysisResult(
             **{k: v for k, v in asdict(verdict).items() if k != "people"},
