@@ -8,7 +8,12 @@ import pytest
 from typer.testing import CliRunner
 
 from deepshield.cli import app
-from tests.fixtures.media_factory import write_bytes, write_image, write_video
+from tests.fixtures.media_factory import (
+    with_half_size_copy,
+    write_bytes,
+    write_image,
+    write_video,
+)
 
 runner = CliRunner()
 
@@ -41,6 +46,14 @@ def test_scan_table_and_exit_0(tmp_path: Path, astronaut: np.ndarray) -> None:
     result = runner.invoke(app, ["scan", str(path), "--top-k", "0"])
     assert result.exit_code == 0, result.output
     assert "photo.png" in result.stdout and "threshold" in result.stdout
+
+
+def test_scan_table_shows_the_warnings(tmp_path: Path, astronaut: np.ndarray) -> None:
+    _, both_faces = with_half_size_copy(astronaut)
+    path = write_image(tmp_path / "two.png", both_faces)
+    result = runner.invoke(app, ["scan", str(path), "--top-k", "0"])
+    assert result.exit_code == 0, result.output
+    assert "two.png: faces under 80 px for 1 of 2 people" in result.stdout
 
 
 def test_scan_usage_errors_exit_2(tmp_path: Path) -> None:

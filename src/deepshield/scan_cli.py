@@ -75,6 +75,10 @@ def run_scan(
         print(json.dumps(results, indent=2))
     else:
         console.print(summary_table(results))
+        for r in results:
+            for warning in r.get("warnings", []):
+                line = f"{Path(r['input']).name}: {warning}"
+                console.print(line, style="yellow", markup=False, highlight=False, soft_wrap=True)
     return 1 if any("error" in r for r in results) else 0
 
 

@@ -11,7 +11,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.fixtures.media_factory import write_bytes, write_image, write_video
+from tests.fixtures.media_factory import (
+    with_half_size_copy,
+    write_bytes,
+    write_image,
+    write_video,
+)
 from tests.fixtures.server import free_port, start_server, stop_server
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="browser tests need playwright")
@@ -83,6 +88,7 @@ def media(tmp_path_factory: pytest.TempPathFactory, astronaut: np.ndarray) -> di
     frames = [np.roll(astronaut, 8 * i, axis=1)[:, :480] for i in range(30)]
     return {
         "photo": write_image(folder / "portrait.jpg", astronaut, quality=90),
+        "two_faces": write_image(folder / "two.png", with_half_size_copy(astronaut)[1]),
         "video": write_video(folder / "interview.mp4", frames, fps=10),
         "text": write_bytes(folder / "notes.txt", "just some notes\n"),
         "fake_jpg": write_bytes(folder / "holiday.jpg", "this is text, not a photo\n"),
@@ -110,6 +116,18 @@ def test_image_upload_shows_verdict_and_heatmap(
     )
     assert page.locator("#people-table tbody tr").count() == 1
     assert page.get_attribute("#report-link", "href").endswith("/report.json")
+
+
+def test_warnings_and_unjudged_faces_are_shown(
+    page: Any, base_url: str, media: dict[str, Path]
+) -> None:
+    analyse(page, base_url, media["two_faces"])
+    assert page.is_visible("#warnings")
+    assert "faces under 80 px" in (page.text_content("#warnings li") or "")
+    verdicts = page.locator("#people-table tbody tr td:last-child").all_text_contents()
+    assert any(v.startswith("inconclusive (face ") for v in verdicts)
+    analyse(page, base_url, media["photo"])  # the next result has no warnings
+    assert not page.is_visible("#warnings")
 
 
 def test_video_upload_shows_the_timeline(

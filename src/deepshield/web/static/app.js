@@ -159,6 +159,9 @@ function renderResult(job) {
   const low = $("low-confidence");
   low.hidden = !result.low_confidence;
   low.textContent = result.low_confidence ? `Low confidence (${result.low_confidence_reason.replaceAll("_", " ")}): no decision is made.` : "";
+  const warnings = $("warnings");
+  warnings.replaceChildren(...(result.warnings || []).map((text) => el("li", {}, text)));
+  warnings.hidden = !warnings.children.length;
   renderPeople(result);
   renderTimelines(result);
   renderFrames(result);
@@ -178,7 +181,8 @@ function renderPeople(result) {
   }
   for (const person of result.people) {
     const row = el("tr");
-    const verdict = person.predicted_manipulation === null ? "inconclusive"
+    const size = person.face_px === undefined ? "" : ` (face ${person.face_px} px)`;
+    const verdict = person.predicted_manipulation === null ? `inconclusive${size}`
       : person.predicted_manipulation ? "signs of manipulation" : "no clear signs";
     row.append(el("td", {}, `Person ${person.person_id + 1}`), el("td", {}, percent(person.score)),
       el("td", {}, String(person.frames)), el("td", {}, verdict));
