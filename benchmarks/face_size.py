@@ -4,10 +4,11 @@ Each test-split image (real FFHQ faces and StyleGAN2 faces, 512 px)
 is shrunk as a whole so that its face's short side measures the given number of pixels, then
 detected, cropped and scored as at serving time. Printed per face size: the share of real faces
 at or over the model's threshold (false alarms), the share of StyleGAN2 faces caught, and the
-StyleGAN2 ROC AUC.
+StyleGAN2 ROC AUC. With ``--jpeg Q`` the shrunk image is also saved as JPEG at quality Q
+before detection, as a photo passed around online would be.
 
     python benchmarks/face_size.py [--data ../shared/data/faces] [--model M.onnx]
-        [--sizes 160 120 100 80 60 40]
+        [--sizes 160 120 100 80 60 40] [--jpeg 70]
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from jpeg_robustness import jpeg  # the sibling benchmark's JPEG round trip
 from sklearn.metrics import roc_auc_score
 
 from deepshield.engine.classifier import FaceClassifier
@@ -34,10 +36,15 @@ def main_face(detector: CenterFaceDetector, image: np.ndarray) -> Face | None:
 
 
 def score_at_size(
-    image: np.ndarray, size: int | None, detector: CenterFaceDetector, classifier: FaceClassifier
+    image: np.ndarray,
+    size: int | None,
+    detector: CenterFaceDetector,
+    classifier: FaceClassifier,
+    quality: int | None = None,
 ) -> float | None:
     """p_fake of the image's face with the image shrunk so the face measures ``size`` px on its
-    short side (None: as it is); None when no face is found."""
+    short side (None: as it is) and then JPEG-encoded at ``quality`` (None: not); None when no
+    face is found."""
     face = main_face(detector, image)
     if face is None:
         return None
@@ -49,6 +56,9 @@ def score_at_size(
             (max(1, round(width * scale)), max(1, round(height * scale))),
             interpolation=cv2.INTER_AREA,
         )
+    if quality is not None:
+        image = jpeg(image, quality)
+    if size is not None or quality is not None:
         face = main_face(detector, image)
         if face is None:
             return None
@@ -62,6 +72,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1234, help="the training run's split seed")
     parser.add_argument("--model", type=Path, help="an ONNX model with its card beside it")
     parser.add_argument("--sizes", type=int, nargs="+", default=[160, 120, 100, 80, 60, 40])
+    parser.add_argument("--jpeg", type=int, help="JPEG quality to save the shrunk image at")
     args = parser.parse_args()
     classifier, detector = FaceClassifier(args.model), CenterFaceDetector()
     config = TrainConfig(
@@ -79,7 +90,7 @@ def main() -> None:
         scored = [
             (label, score)
             for label, image in images
-            if (score := score_at_size(image, size, detector, classifier)) is not None
+            if (score := score_at_size(image, size, detector, classifier, args.jpeg)) is not None
         ]
         labels = np.array([label for label, _ in scored])
         scores = np.array([score for _, score in scored])
@@ -99,6 +110,7 @@ def main() -> None:
     report = {
         "model_version": classifier.card.model_version,
         "threshold": classifier.threshold,
+        "jpeg_quality": args.jpeg,
         "native_face_px_median": round(
             float(np.median([min(f.width, f.height) for f in native if f is not None]))
         ),
