@@ -5,13 +5,14 @@ import pytest
 
 from deepshield.engine.aggregate import (
     AGGREGATION_METHODS,
-    MIN_JUDGED_FACE_PX,
+    MIN_JUDGED_FACE_PX_COMPRESSED,
+    MIN_JUDGED_FACE_PX_LOSSLESS,
     FrameScore,
     aggregate,
     label_for,
 )
 
-BOX = (0.0, 0.0, 120.0, 150.0)  # a face large enough to be judged
+BOX = (0.0, 0.0, 200.0, 250.0)  # a face large enough to be judged in any media
 
 
 def frames(
@@ -89,11 +90,13 @@ def test_labels_agree_with_the_threshold(threshold: float) -> None:
         assert verdict.confidence_label == label
 
 
-@pytest.mark.parametrize(
-    ("side", "judged"), [(MIN_JUDGED_FACE_PX, True), (MIN_JUDGED_FACE_PX - 1, False)]
-)
-def test_faces_too_small_to_judge_are_scored_but_decide_nothing(side: int, judged: bool) -> None:
-    verdict = aggregate(frames(0, [0.9] * 8, box=square(side)), frames_sampled=8, threshold=0.5)
+@pytest.mark.parametrize("floor", [MIN_JUDGED_FACE_PX_LOSSLESS, MIN_JUDGED_FACE_PX_COMPRESSED])
+@pytest.mark.parametrize("below", [0, 1])
+def test_faces_too_small_to_judge_are_scored_but_decide_nothing(floor: int, below: int) -> None:
+    side, judged = floor - below, below == 0
+    verdict = aggregate(
+        frames(0, [0.9] * 8, box=square(side)), frames_sampled=8, threshold=0.5, min_face_px=floor
+    )
     assert verdict.final_score == pytest.approx(0.9)  # the score is still reported
     assert verdict.people[0].face_px == side
     assert verdict.low_confidence is not judged
@@ -113,7 +116,7 @@ def test_a_small_face_cannot_outvote_a_judged_one() -> None:
     assert verdict.final_score == pytest.approx(0.1) and verdict.predicted_manipulation is False
     by_id = {p.person_id: p for p in verdict.people}
     assert by_id[1].score == pytest.approx(0.95) and by_id[1].predicted_manipulation is None
-    assert (by_id[0].face_px, by_id[1].face_px) == (120, 50)
+    assert (by_id[0].face_px, by_id[1].face_px) == (200, 50)
 
 
 def test_face_size_is_the_median_over_the_persons_frames() -> None:
@@ -121,3 +124,12 @@ def test_face_size_is_the_median_over_the_persons_frames() -> None:
     scores = frames(0, [0.8] * 4, box=square(60)) + frames(0, [0.8], start=4, box=square(300))
     verdict = aggregate(scores, frames_sampled=5, threshold=0.5)
     assert verdict.people[0].face_px == 60 and verdict.low_confidence_reason == "faces_too_small"
+
+
+def test_compressed_media_need_larger_faces_by_default() -> None:
+    scores = frames(0, [0.9] * 4, box=square(120))
+    assert aggregate(scores, frames_sampled=4, threshold=0.5).low_confidence
+    lossless = aggregate(
+        scores, frames_sampled=4, threshold=0.5, min_face_px=MIN_JUDGED_FACE_PX_LOSSLESS
+    )
+    assert lossless.predicted_manipulation is True

@@ -13,7 +13,7 @@ from skimage import data as skdata
 
 from deepshield.config import Settings
 from deepshield.engine import errors
-from deepshield.engine.aggregate import MIN_JUDGED_FACE_PX
+from deepshield.engine.aggregate import MIN_JUDGED_FACE_PX_LOSSLESS
 from deepshield.engine.analyze import FULL_SEARCH_EVERY, FULL_SEARCH_EVERY_MS, STAGES, Analyzer
 from deepshield.engine.explain import WARM
 from deepshield.training.sbi import self_blend
@@ -72,7 +72,8 @@ def talking_head(astronaut: np.ndarray, count: int = 40) -> list[np.ndarray]:
 
 def test_image_with_one_face(analyzer: Analyzer, astronaut: np.ndarray, tmp_path: Path) -> None:
     stages: list[str] = []
-    path = write_image(tmp_path / "photo.jpg", astronaut, quality=92)
+    large = cv2.resize(astronaut, (1024, 1024))  # a face large enough to judge in a JPEG
+    path = write_image(tmp_path / "photo.jpg", large, quality=92)
     result = analyzer.analyze(
         path, artifacts_dir=tmp_path / "art", on_progress=lambda stage, _: stages.append(stage)
     ).to_dict()
@@ -87,7 +88,7 @@ def test_image_with_one_face(analyzer: Analyzer, astronaut: np.ndarray, tmp_path
     assert result["predicted_manipulation"] is (
         result["final_score"] >= result["decision_threshold"]
     )
-    assert result["media"]["kind"] == "image" and result["media"]["width"] == 512
+    assert result["media"]["kind"] == "image" and result["media"]["width"] == 1024
     # stages only move forward
     order = [STAGES.index(s) for s in stages]
     assert order == sorted(order) and stages[0] == "validating" and stages[-1] == "explainability"
@@ -130,14 +131,18 @@ def test_small_faces_are_scored_but_not_judged(
     alone = analyzer.analyze(write_image(tmp_path / "small.png", small)).to_dict()
     assert alone["low_confidence"] and alone["low_confidence_reason"] == "faces_too_small"
     assert alone["predicted_manipulation"] is None and alone["final_score"] is not None
-    assert alone["people"][0]["face_px"] < MIN_JUDGED_FACE_PX
+    assert alone["people"][0]["face_px"] < MIN_JUDGED_FACE_PX_LOSSLESS
     # beside the full-size photo the large face decides and a warning names the small one
     both = analyzer.analyze(write_image(tmp_path / "both.png", both_faces)).to_dict()
     assert not both["low_confidence"] and both["predicted_manipulation"] is False
     small_person = min(both["people"], key=lambda p: p["face_px"])
     assert small_person["predicted_manipulation"] is None
     assert both["final_score"] < small_person["score"]
-    assert any(f"under {MIN_JUDGED_FACE_PX} px" in w for w in both["warnings"])
+    assert any(f"under {MIN_JUDGED_FACE_PX_LOSSLESS} px" in w for w in both["warnings"])
+    # the same 95 px face that is judged in a PNG is too small in a JPEG: compressed, real
+    # faces that small mostly read as manipulated
+    as_jpeg = analyzer.analyze(write_image(tmp_path / "photo.jpg", astronaut, quality=92))
+    assert as_jpeg.low_confidence_reason == "faces_too_small"
 
 
 def test_image_with_three_faces_scores_three_people(

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from deepshield.engine import errors
-from deepshield.engine.media import load_image
+from deepshield.engine.media import is_lossless_image, load_image
 from tests.fixtures.media_factory import truncate, write_bytes, write_image, write_png_bomb
 
 
@@ -15,6 +15,25 @@ def test_loads_jpeg_and_png_as_rgb(tmp_path: Path, astronaut: np.ndarray) -> Non
         image = load_image(write_image(tmp_path / name, astronaut))
         assert image.shape == astronaut.shape and image.dtype == np.uint8
     assert np.array_equal(load_image(tmp_path / "a.png"), astronaut)  # PNG is lossless
+
+
+@pytest.mark.parametrize(
+    ("name", "save_args", "lossless"),
+    [
+        ("a.png", {}, True),
+        ("a.webp", {"lossless": True}, True),
+        ("a.webp", {"quality": 95}, False),
+        ("a.jpg", {"quality": 100}, False),
+    ],
+)
+def test_lossless_images_are_told_from_compressed_ones(
+    tmp_path: Path, astronaut: np.ndarray, name: str, save_args: dict[str, object], lossless: bool
+) -> None:
+    path = write_image(tmp_path / name, astronaut, **save_args)
+    assert is_lossless_image(path) is lossless
+    # a JPEG renamed to .png is still compressed: the bytes decide, not the name
+    renamed = write_bytes(tmp_path / "renamed.png", (tmp_path / name).read_bytes())
+    assert is_lossless_image(renamed) is lossless
 
 
 def test_applies_exif_orientation(tmp_path: Path, astronaut: np.ndarray) -> None:

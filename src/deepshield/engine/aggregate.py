@@ -2,8 +2,9 @@
 
 * Person: a robust mean of that person's frame scores (``AGGREGATION_METHODS``; the default was
   chosen by ``benchmarks/aggregation.py``, see the README for the figures).
-* Person verdicts only for faces of at least ``MIN_JUDGED_FACE_PX`` on their short side
-  (median over the person's frames); smaller faces are scored but not judged.
+* Person verdicts only for faces of at least a minimum size on their short side (median over
+  the person's frames): larger in compressed media (JPEG, video) than in lossless images;
+  smaller faces are scored but not judged.
 * File: the most suspicious person decides, among people seen often enough to be real faces
   rather than a one-frame false detection and large enough to be judged.
 * Low confidence: no face at all, faces in fewer than a quarter of the sampled frames (at
@@ -23,10 +24,13 @@ import numpy as np
 
 MIN_FACE_FRAME_SHARE = 0.25
 MIN_PERSON_FRAME_SHARE = 0.2  # of the most-seen person's frames
-# Below this short side real faces score as manipulated far more often: shrunk to 80 px, 27%
-# of the real test faces pass the threshold (12% at full size, ~280 px), at 70 px 34%, at 60 px
-# 51%, at 40 px 94% (benchmarks/face_size.py; RESULTS.md).
-MIN_JUDGED_FACE_PX = 80
+# Smallest face (short side) given a verdict. Small faces are upsampled to the model's input
+# and the model reads the blur, and far more so JPEG's blocks, as manipulation. Real test faces
+# over the threshold (benchmarks/face_size.py; 12% at their native ~280 px): lossless, 27% at
+# 80 px, 51% at 60, 94% at 40; saved as JPEG 90, 16% at 160 px, 32% at 120, 69% at 80; as
+# JPEG 70, 18% at 160 px, 64% at 120.
+MIN_JUDGED_FACE_PX_LOSSLESS = 80
+MIN_JUDGED_FACE_PX_COMPRESSED = 160
 
 
 def _trimmed_mean(scores: np.ndarray, cut: float = 0.2) -> float:
@@ -118,7 +122,10 @@ def aggregate(
     frames_sampled: int,
     threshold: float,
     method: str = DEFAULT_METHOD,
+    min_face_px: int = MIN_JUDGED_FACE_PX_COMPRESSED,
 ) -> Verdict:
+    """``min_face_px``: the smallest face given a verdict, ``MIN_JUDGED_FACE_PX_LOSSLESS`` for
+    PNG-like images, ``MIN_JUDGED_FACE_PX_COMPRESSED`` (the default) for JPEG and video."""
     robust = AGGREGATION_METHODS[method]
     by_person: dict[int, list[FrameScore]] = {}
     frames_with_face = len({s.frame_index for s in frame_scores})
@@ -132,7 +139,7 @@ def aggregate(
     for pid, seen in sorted(by_person.items()):
         value = robust(np.array([s.p_fake for s in seen]))
         size = round(float(np.median([face_px(s.face_bbox) for s in seen])))
-        verdict = decide(value) if size >= MIN_JUDGED_FACE_PX else None
+        verdict = decide(value) if size >= min_face_px else None
         people.append(PersonScore(pid, value, len(seen), verdict, size))
     if not people:
         return Verdict(
@@ -175,7 +182,7 @@ def aggregate(
             predicted_manipulation=None,
             confidence_label="Inconclusive",
             confidence_explanation=(
-                f"The largest face is only {largest} px across (at least {MIN_JUDGED_FACE_PX} "
+                f"The largest face is only {largest} px across (at least {min_face_px} "
                 f"needed); real faces this small often score as manipulated, so the score of "
                 f"{final:.0%} cannot be judged."
             ),

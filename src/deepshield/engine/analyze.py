@@ -22,7 +22,8 @@ import numpy as np
 from deepshield.config import Settings
 from deepshield.engine.aggregate import (
     DEFAULT_METHOD,
-    MIN_JUDGED_FACE_PX,
+    MIN_JUDGED_FACE_PX_COMPRESSED,
+    MIN_JUDGED_FACE_PX_LOSSLESS,
     FrameScore,
     aggregate,
 )
@@ -35,7 +36,7 @@ from deepshield.engine.faces import (
     crop_face,
     select_faces,
 )
-from deepshield.engine.media import load_image, sniff_kind
+from deepshield.engine.media import is_lossless_image, load_image, sniff_kind
 from deepshield.engine.prefetch import prefetch
 from deepshield.engine.tracking import FaceTracker
 from deepshield.engine.video import Frame, OpenVideo, sample_targets
@@ -181,8 +182,14 @@ class Analyzer:
             FrameScore(d.frame_index, d.timestamp_ms, d.person_id, float(p), d.bbox)
             for d, p in zip(detections, predictions.p_fake, strict=True)
         ]
+        lossless = kind == "image" and is_lossless_image(path)
+        min_face_px = MIN_JUDGED_FACE_PX_LOSSLESS if lossless else MIN_JUDGED_FACE_PX_COMPRESSED
         verdict = aggregate(
-            scores, frames_sampled=frames_sampled, threshold=self.threshold, method=DEFAULT_METHOD
+            scores,
+            frames_sampled=frames_sampled,
+            threshold=self.threshold,
+            method=DEFAULT_METHOD,
+            min_face_px=min_face_px,
         )
         report("explainability", 88.0)
         top = self._explain(scores, classified.kept_crops(), predictions.cams, k, artifacts_dir)
@@ -191,12 +198,12 @@ class Analyzer:
             warnings.append(
                 f"only {frames_sampled} distinct frames could be sampled (asked for {expected})"
             )
-        small = [p for p in verdict.people if p.face_px < MIN_JUDGED_FACE_PX]
+        small = [p for p in verdict.people if p.face_px < min_face_px]
         if small and not verdict.low_confidence:
             warnings.append(
-                f"faces under {MIN_JUDGED_FACE_PX} px for {len(small)} of "
-                f"{len(verdict.people)} people: scored but not judged; the verdict rests on "
-                "the larger faces"
+                f"faces under {min_face_px} px for {len(small)} of {len(verdict.people)} "
+                f"people ({'lossless' if lossless else 'compressed'} media): scored but not "
+                "judged; the verdict rests on the larger faces"
             )
         return AnalysisResult(
             **{k: v for k, v in asdict(verdict).items() if k != "people"},

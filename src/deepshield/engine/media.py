@@ -81,6 +81,16 @@ def sniff_kind(path: Path) -> str:
     )
 
 
+def is_lossless_image(path: Path) -> bool:
+    """PNG, or WebP in its lossless (VP8L) form, by the file's first bytes: images whose
+    pixels carry no compression artefacts."""
+    with Path(path).open("rb") as handle:
+        head = handle.read(16)
+    return head.startswith(b"\x89PNG\r\n\x1a\n") or (
+        head[:4] == b"RIFF" and head[8:16] == b"WEBPVP8L"
+    )
+
+
 def _is_image_head(head: bytes) -> bool:
     return head.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")) or (
         head[:4] == b"RIFF" and head[8:12] == b"WEBP"
