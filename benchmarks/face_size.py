@@ -5,18 +5,24 @@ is shrunk as a whole so that its face's short side measures the given number of 
 detected, cropped and scored as at serving time. Printed per face size: the share of real faces
 at or over the model's threshold (false alarms), the share of StyleGAN2 faces caught, and the
 StyleGAN2 ROC AUC. With ``--jpeg Q`` the shrunk image is also saved as JPEG at quality Q
-before detection, as a photo passed around online would be.
+before detection, as a photo passed around online would be; with ``--h264`` it is encoded as
+one H.264 frame at libx264's default quality (CRF 23) and decoded, as a video frame would be
+(a still frame: real footage with motion gets fewer bits).
 
     python benchmarks/face_size.py [--data ../shared/data/faces] [--model M.onnx]
-        [--sizes 160 120 100 80 60 40] [--jpeg 70]
+        [--sizes 160 120 100 80 60 40] [--jpeg 70 | --h264]
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 from jpeg_robustness import jpeg  # the sibling benchmark's JPEG round trip
@@ -35,15 +41,31 @@ def main_face(detector: CenterFaceDetector, image: np.ndarray) -> Face | None:
     return max(found, key=lambda face: face.score) if found else None
 
 
+def h264(rgb: np.ndarray) -> np.ndarray:
+    """The image as libx264 at its default quality encodes and decodes it, in memory."""
+    height, width = (side // 2 * 2 for side in rgb.shape[:2])  # yuv420p needs even sides
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=1)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[:height, :width]), "rgb24")
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            container.mux(packet)
+    buffer.seek(0)
+    with av.open(buffer) as container:
+        decoded: np.ndarray = next(container.decode(video=0)).to_ndarray(format="rgb24")
+        return decoded
+
+
 def score_at_size(
     image: np.ndarray,
     size: int | None,
     detector: CenterFaceDetector,
     classifier: FaceClassifier,
-    quality: int | None = None,
+    compress: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> float | None:
     """p_fake of the image's face with the image shrunk so the face measures ``size`` px on its
-    short side (None: as it is) and then JPEG-encoded at ``quality`` (None: not); None when no
+    short side (None: as it is) and then passed through ``compress`` (None: not); None when no
     face is found."""
     face = main_face(detector, image)
     if face is None:
@@ -56,9 +78,9 @@ def score_at_size(
             (max(1, round(width * scale)), max(1, round(height * scale))),
             interpolation=cv2.INTER_AREA,
         )
-    if quality is not None:
-        image = jpeg(image, quality)
-    if size is not None or quality is not None:
+    if compress is not None:
+        image = compress(image)
+    if size is not None or compress is not None:
         face = main_face(detector, image)
         if face is None:
             return None
@@ -72,8 +94,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1234, help="the training run's split seed")
     parser.add_argument("--model", type=Path, help="an ONNX model with its card beside it")
     parser.add_argument("--sizes", type=int, nargs="+", default=[160, 120, 100, 80, 60, 40])
-    parser.add_argument("--jpeg", type=int, help="JPEG quality to save the shrunk image at")
+    codec = parser.add_mutually_exclusive_group()
+    codec.add_argument("--jpeg", type=int, help="JPEG quality to save the shrunk image at")
+    codec.add_argument("--h264", action="store_true", help="pass it through H.264 (CRF 23)")
     args = parser.parse_args()
+    compress = h264 if args.h264 else partial(jpeg, quality=args.jpeg) if args.jpeg else None
     classifier, detector = FaceClassifier(args.model), CenterFaceDetector()
     config = TrainConfig(
         real_dir=args.data / "real-ffhq",
@@ -90,7 +115,7 @@ def main() -> None:
         scored = [
             (label, score)
             for label, image in images
-            if (score := score_at_size(image, size, detector, classifier, args.jpeg)) is not None
+            if (score := score_at_size(image, size, detector, classifier, compress)) is not None
         ]
         labels = np.array([label for label, _ in scored])
         scores = np.array([score for _, score in scored])
@@ -110,7 +135,7 @@ def main() -> None:
     report = {
         "model_version": classifier.card.model_version,
         "threshold": classifier.threshold,
-        "jpeg_quality": args.jpeg,
+        "compression": "h264" if args.h264 else f"jpeg {args.jpeg}" if args.jpeg else None,
         "native_face_px_median": round(
             float(np.median([min(f.width, f.height) for f in native if f is not None]))
         ),
