@@ -41,7 +41,8 @@ from deepshield.engine.prefetch import prefetch
 from deepshield.engine.tracking import FaceTracker
 from deepshield.engine.video import Frame, OpenVideo, sample_targets
 
-PIPELINE_VERSION = "0.1.0"
+# 0.2.0: faces too small for their media get no verdict (people[].face_px, faces_too_small)
+PIPELINE_VERSION = "0.2.0"
 PNG_WRITERS = 2  # threads writing heatmap and crop PNGs
 # Between whole-frame face searches, video frames are searched only near the last faces. A whole
 # frame is searched at least every FULL_SEARCH_EVERY sampled frames and every
