@@ -16,6 +16,7 @@ IMAGE_FORMATS = ("JPEG", "PNG", "WEBP")
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
 MEDIA_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES  # for finding media in folders by name
 EXIF_ORIENTATION = 0x0112
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MAX_IMAGE_PIXELS = 50_000_000  # ~ 8660 x 5770; Pillow's default is 89 M and only warns
 
 
@@ -86,13 +87,11 @@ def is_lossless_image(path: Path) -> bool:
     pixels carry no compression artefacts."""
     with Path(path).open("rb") as handle:
         head = handle.read(16)
-    return head.startswith(b"\x89PNG\r\n\x1a\n") or (
-        head[:4] == b"RIFF" and head[8:16] == b"WEBPVP8L"
-    )
+    return head.startswith(PNG_MAGIC) or (head[:4] == b"RIFF" and head[8:16] == b"WEBPVP8L")
 
 
 def _is_image_head(head: bytes) -> bool:
-    return head.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")) or (
+    return head.startswith((b"\xff\xd8\xff", PNG_MAGIC)) or (
         head[:4] == b"RIFF" and head[8:12] == b"WEBP"
     )
 

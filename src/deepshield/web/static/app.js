@@ -176,16 +176,16 @@ function renderPeople(result) {
   body.replaceChildren();
   if (!result.people.length) {
     body.append(el("tr", {}, ""));
-    body.lastChild.append(el("td", { colspan: "4" }, "No face was found."));
+    body.lastChild.append(el("td", { colspan: "5" }, "No face was found."));
     return;
   }
   for (const person of result.people) {
     const row = el("tr");
-    const size = person.face_px === undefined ? "" : ` (face ${person.face_px} px)`;
-    const verdict = person.predicted_manipulation === null ? `inconclusive${size}`
+    const verdict = person.predicted_manipulation === null ? "inconclusive"
       : person.predicted_manipulation ? "signs of manipulation" : "no clear signs";
+    const size = person.face_px === undefined ? "" : `${person.face_px} px`;  // older results
     row.append(el("td", {}, `Person ${person.person_id + 1}`), el("td", {}, percent(person.score)),
-      el("td", {}, String(person.frames)), el("td", {}, verdict));
+      el("td", {}, String(person.frames)), el("td", {}, size), el("td", {}, verdict));
     body.append(row);
   }
 }
