@@ -135,6 +135,22 @@ def aggregate(
     def decide(value: float) -> bool:
         return value >= threshold
 
+    def inconclusive(
+        final: float | None, reason: str, explanation: str, people: list[PersonScore]
+    ) -> Verdict:
+        """Low confidence: the score (if any) is reported, no decision is made."""
+        return Verdict(
+            final_score=final,
+            decision_threshold=threshold,
+            predicted_manipulation=None,
+            confidence_label="Inconclusive",
+            confidence_explanation=explanation,
+            aggregation_method=method,
+            low_confidence=True,
+            low_confidence_reason=reason,
+            people=people,
+        )
+
     people = []
     for pid, seen in sorted(by_person.items()):
         value = robust(np.array([s.p_fake for s in seen]))
@@ -142,16 +158,8 @@ def aggregate(
         verdict = decide(value) if size >= min_face_px else None
         people.append(PersonScore(pid, value, len(seen), verdict, size))
     if not people:
-        return Verdict(
-            final_score=None,
-            decision_threshold=threshold,
-            predicted_manipulation=None,
-            confidence_label="Inconclusive",
-            confidence_explanation="No face was found, so there is nothing to score.",
-            aggregation_method=method,
-            low_confidence=True,
-            low_confidence_reason="no_face_detected",
-            people=[],
+        return inconclusive(
+            None, "no_face_detected", "No face was found, so there is nothing to score.", []
         )
     most_seen = max(p.frames for p in people)
     eligible = [p for p in people if p.frames >= MIN_PERSON_FRAME_SHARE * most_seen]
@@ -159,37 +167,22 @@ def aggregate(
     final = max(judged or eligible, key=lambda p: p.score).score
     needed = min_frames_with_face(frames_sampled)
     if frames_with_face < needed:
-        return Verdict(
-            final_score=final,
-            decision_threshold=threshold,
-            predicted_manipulation=None,
-            confidence_label="Inconclusive",
-            confidence_explanation=(
-                f"A face was found in only {frames_with_face} of {frames_sampled} sampled "
-                f"frames (at least {needed} needed); the score of {final:.0%} rests on too "
-                "little evidence."
-            ),
-            aggregation_method=method,
-            low_confidence=True,
-            low_confidence_reason="too_few_frames_with_face",
-            people=[replace(p, predicted_manipulation=None) for p in people],
+        return inconclusive(
+            final,
+            "too_few_frames_with_face",
+            f"A face was found in only {frames_with_face} of {frames_sampled} sampled frames "
+            f"(at least {needed} needed); the score of {final:.0%} rests on too little evidence.",
+            [replace(p, predicted_manipulation=None) for p in people],
         )
     if not judged:
         largest = max(p.face_px for p in eligible)
-        return Verdict(
-            final_score=final,
-            decision_threshold=threshold,
-            predicted_manipulation=None,
-            confidence_label="Inconclusive",
-            confidence_explanation=(
-                f"The largest face is only {largest} px across (at least {min_face_px} "
-                f"needed); real faces this small often score as manipulated, so the score of "
-                f"{final:.0%} cannot be judged."
-            ),
-            aggregation_method=method,
-            low_confidence=True,
-            low_confidence_reason="faces_too_small",
-            people=people,
+        return inconclusive(
+            final,
+            "faces_too_small",
+            f"The largest face is only {largest} px across (at least {min_face_px} needed); "
+            f"real faces this small often score as manipulated, so the score of {final:.0%} "
+            "cannot be judged.",
+            people,
         )
     label, explanation = label_for(final, threshold)
     return Verdict(
