@@ -83,8 +83,9 @@ def sniff_kind(path: Path) -> str:
 
 
 def is_lossless_image(path: Path) -> bool:
-    """PNG, or WebP in its lossless (VP8L) form, by the file's first bytes: images whose
-    pixels carry no compression artefacts."""
+    """PNG, or WebP in its simple lossless (VP8L) form, by the file's first bytes: images whose
+    pixels carry no compression artefacts. Extended WebP (VP8X: alpha, metadata) counts as
+    compressed without looking further, which only errs on the cautious side."""
     with Path(path).open("rb") as handle:
         head = handle.read(16)
     return head.startswith(PNG_MAGIC) or (head[:4] == b"RIFF" and head[8:16] == b"WEBPVP8L")
