@@ -1,13 +1,14 @@
-"""How the model's scores hold up on small faces (the threshold of ``RELIABLE_FACE_PX``).
+"""How the model's scores hold up on small faces: the evidence for the face-size floors in
+``engine/aggregate.py`` (``MIN_JUDGED_FACE_PX_LOSSLESS``, ``MIN_JUDGED_FACE_PX_COMPRESSED``).
 
-Each test-split image (real FFHQ faces and StyleGAN2 faces, 512 px)
-is shrunk as a whole so that its face's short side measures the given number of pixels, then
-detected, cropped and scored as at serving time. Printed per face size: the share of real faces
-at or over the model's threshold (false alarms), the share of StyleGAN2 faces caught, and the
-StyleGAN2 ROC AUC. With ``--jpeg Q`` the shrunk image is also saved as JPEG at quality Q
-before detection, as a photo passed around online would be; with ``--h264`` it is encoded as
-one H.264 frame at libx264's default quality (CRF 23) and decoded, as a video frame would be
-(a still frame: real footage with motion gets fewer bits).
+Each test-split image (real FFHQ faces and StyleGAN2 faces, 512 px) is shrunk as a whole so
+that its face's short side measures the given number of pixels, then detected, cropped and
+scored as at serving time. Printed per face size: the share of real faces at or over the
+model's threshold (false alarms), the share of StyleGAN2 faces caught, and the StyleGAN2 ROC
+AUC. With ``--jpeg Q`` the shrunk image is also saved as JPEG at quality Q before detection, as
+a photo passed around online would be; with ``--h264`` it is encoded as one H.264 frame at
+libx264's default quality (CRF 23) and decoded, as a video frame would be (a still frame: real
+footage with motion gets fewer bits).
 
     python benchmarks/face_size.py [--data ../shared/data/faces] [--model M.onnx]
         [--sizes 160 120 100 80 60 40] [--jpeg 70 | --h264]
