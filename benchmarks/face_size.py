@@ -60,17 +60,15 @@ def h264(rgb: np.ndarray) -> np.ndarray:
 
 def score_at_size(
     image: np.ndarray,
+    face: Face,
     size: int | None,
     detector: CenterFaceDetector,
     classifier: FaceClassifier,
     compress: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> float | None:
-    """p_fake of the image's face with the image shrunk so the face measures ``size`` px on its
-    short side (None: as it is) and then passed through ``compress`` (None: not); None when no
-    face is found."""
-    face = main_face(detector, image)
-    if face is None:
-        return None
+    """p_fake of the image's ``face`` (found in it as it is) with the image shrunk so the face
+    measures ``size`` px on its short side (None: as it is) and then passed through ``compress``
+    (None: not); None when no face is found in the changed image."""
     if size is not None:
         scale = size / min(face.width, face.height)
         height, width = image.shape[:2]
@@ -110,13 +108,17 @@ def main() -> None:
     real_split, fake_split = load_splits(config)
     images = [(0, load_image(path)) for path in real_split.part("test")]
     images += [(1, load_image(path)) for path in fake_split.part("test")]
-    native = [main_face(detector, image) for _, image in images]
+    # each image's face as it is, found once: the shrinking of every size starts from it
+    native = [
+        (label, image, face) for label, image in images if (face := main_face(detector, image))
+    ]
     rows = []
     for size in [None, *args.sizes]:
         scored = [
             (label, score)
-            for label, image in images
-            if (score := score_at_size(image, size, detector, classifier, compress)) is not None
+            for label, image, face in native
+            if (score := score_at_size(image, face, size, detector, classifier, compress))
+            is not None
         ]
         labels = np.array([label for label, _ in scored])
         scores = np.array([score for _, score in scored])
@@ -138,7 +140,7 @@ def main() -> None:
         "threshold": classifier.threshold,
         "compression": "h264" if args.h264 else f"jpeg {args.jpeg}" if args.jpeg else None,
         "native_face_px_median": round(
-            float(np.median([min(f.width, f.height) for f in native if f is not None]))
+            float(np.median([min(face.width, face.height) for _, _, face in native]))
         ),
         "by_face_size": rows,
     }
