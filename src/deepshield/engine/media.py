@@ -68,8 +68,7 @@ def sniff_kind(path: Path) -> str:
     path = Path(path)
     if not path.is_file():
         raise errors.MediaError(errors.FILE_NOT_FOUND, f"{path}: no such file")
-    with path.open("rb") as handle:
-        head = handle.read(16)
+    head = _head(path)
     if not head:
         raise errors.MediaError(errors.EMPTY_FILE, f"{path.name}: the file is empty")
     if _is_image_head(head):
@@ -86,8 +85,7 @@ def is_lossless_image(path: Path) -> bool:
     """PNG, or WebP in its simple lossless (VP8L) form, by the file's first bytes: images whose
     pixels carry no compression artefacts. Extended WebP (VP8X: alpha, metadata) counts as
     compressed without looking further, which only errs on the cautious side."""
-    with Path(path).open("rb") as handle:
-        head = handle.read(16)
+    head = _head(Path(path))
     return head.startswith(PNG_MAGIC) or (head[:4] == b"RIFF" and head[8:16] == b"WEBPVP8L")
 
 
@@ -98,5 +96,10 @@ def _is_image_head(head: bytes) -> bool:
 
 
 def _image_magic(path: Path) -> bool:
+    return _is_image_head(_head(path))
+
+
+def _head(path: Path) -> bytes:
+    """The first bytes of a file, enough for every signature checked here."""
     with path.open("rb") as handle:
-        return _is_image_head(handle.read(16))
+        return handle.read(16)
