@@ -18,14 +18,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from shared_data import DEFAULT_DATA, split_config
 
 from deepshield.engine.aggregate import AGGREGATION_METHODS
 from deepshield.engine.classifier import FaceClassifier
+from deepshield.training.data import jpeg_round_trip
 from deepshield.training.metrics import compute_metrics
 from deepshield.training.sbi import self_blend
-from deepshield.training.train import TEST_SBI_SEED_OFFSET, TrainConfig, load_part
-
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared/data/faces"
+from deepshield.training.train import TEST_SBI_SEED_OFFSET, load_part
 
 
 def jitter(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -36,11 +36,7 @@ def jitter(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     matrix[:, 2] += (dx, dy)
     moved = cv2.warpAffine(image, matrix, (size, size), borderMode=cv2.BORDER_REFLECT)
     moved = np.clip(moved.astype(np.float32) + rng.uniform(-10, 10), 0, 255).astype(np.uint8)
-    ok, encoded = cv2.imencode(
-        ".jpg", moved[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(70, 96))]
-    )
-    decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR) if ok else None
-    return moved if decoded is None else np.ascontiguousarray(decoded[..., ::-1])
+    return jpeg_round_trip(moved, int(rng.integers(70, 96)))
 
 
 def main() -> None:
@@ -49,11 +45,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--seed", type=int, default=1234)
     args = parser.parse_args()
-    config = TrainConfig(
-        real_dir=args.data / "real-ffhq",
-        fake_dir=args.data / "fake-stylegan2",
-        out_dir=Path("runs/lite0"),
-    )
+    config = split_config(args.data)
     reals, fakes = load_part(config, "test")
     rng = np.random.default_rng(args.seed + TEST_SBI_SEED_OFFSET)
     videos: list[tuple[str, int, np.ndarray]] = []  # source, label, first frame

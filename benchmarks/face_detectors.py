@@ -19,11 +19,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image
+from shared_data import DEFAULT_DATA
 from skimage import data as skdata
 
 from deepshield.engine.faces import Face, create_detector, select_faces
-
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared/data/faces"
 
 
 def load_rgb(path: Path) -> np.ndarray:

@@ -26,15 +26,14 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
-from jpeg_robustness import jpeg  # the sibling benchmark's JPEG round trip
+from shared_data import DEFAULT_DATA, split_config
 from sklearn.metrics import roc_auc_score
 
 from deepshield.engine.classifier import FaceClassifier
 from deepshield.engine.faces import CenterFaceDetector, Face, crop_face
 from deepshield.engine.media import load_image
-from deepshield.training.train import TrainConfig, load_splits
-
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared/data/faces"
+from deepshield.training.data import jpeg_round_trip
+from deepshield.training.train import load_splits
 
 
 def main_face(detector: CenterFaceDetector, image: np.ndarray) -> Face | None:
@@ -97,14 +96,10 @@ def main() -> None:
     codec.add_argument("--jpeg", type=int, help="JPEG quality to save the shrunk image at")
     codec.add_argument("--h264", action="store_true", help="pass it through H.264 (CRF 23)")
     args = parser.parse_args()
-    compress = h264 if args.h264 else partial(jpeg, quality=args.jpeg) if args.jpeg else None
+    jpeg = partial(jpeg_round_trip, quality=args.jpeg) if args.jpeg else None
+    compress = h264 if args.h264 else jpeg
     classifier, detector = FaceClassifier(args.model), CenterFaceDetector()
-    config = TrainConfig(
-        real_dir=args.data / "real-ffhq",
-        fake_dir=args.data / "fake-stylegan2",
-        out_dir=Path("runs/lite0"),
-        seed=args.seed,
-    )
+    config = split_config(args.data, args.seed)
     real_split, fake_split = load_splits(config)
     images = [(0, load_image(path)) for path in real_split.part("test")]
     images += [(1, load_image(path)) for path in fake_split.part("test")]

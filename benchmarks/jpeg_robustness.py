@@ -19,11 +19,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from shared_data import DEFAULT_DATA, split_config
 from skimage import data as skimage_data
 from sklearn.metrics import roc_auc_score
 
 from deepshield.engine.classifier import FaceClassifier
 from deepshield.engine.faces import CenterFaceDetector, crop_face
+from deepshield.training.data import jpeg_round_trip
 from deepshield.training.metrics import compute_metrics
 from deepshield.training.train import (
     TEST_SBI_SEED_OFFSET,
@@ -32,16 +34,6 @@ from deepshield.training.train import (
     load_part,
     with_source,
 )
-
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared/data/faces"
-
-
-def jpeg(rgb: np.ndarray, quality: int) -> np.ndarray:
-    ok, encoded = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
-    decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR) if ok else None
-    if decoded is None:
-        raise RuntimeError(f"JPEG round trip at quality {quality} failed")
-    return np.ascontiguousarray(decoded[..., ::-1])
 
 
 def test_split_under_jpeg(
@@ -52,7 +44,7 @@ def test_split_under_jpeg(
     sources = np.array(source_list)
     rows = []
     for quality in [None, *qualities]:
-        shown = crops if quality is None else np.stack([jpeg(c, quality) for c in crops])
+        shown = crops if quality is None else np.stack([jpeg_round_trip(c, quality) for c in crops])
         probs = classifier.predict(shown).p_fake
         row: dict[str, object] = {"jpeg_quality": quality}
         for name, key in (("self-blended", "self_blended_auc"), ("given-fake", "stylegan2_auc")):
@@ -74,8 +66,8 @@ def astronaut_variants(classifier: FaceClassifier) -> dict[str, float]:
         "halved in size": cv2.resize(
             photo, (width // 2, height // 2), interpolation=cv2.INTER_AREA
         ),
-        "JPEG quality 70": jpeg(photo, 70),
-        "JPEG quality 50": jpeg(photo, 50),
+        "JPEG quality 70": jpeg_round_trip(photo, 70),
+        "JPEG quality 50": jpeg_round_trip(photo, 50),
     }
     detector, scores = CenterFaceDetector(), {}
     for name, image in variants.items():
@@ -93,13 +85,7 @@ def main() -> None:
     parser.add_argument("--qualities", type=int, nargs="+", default=[90, 70, 50])
     args = parser.parse_args()
     classifier = FaceClassifier(args.model)
-    config = TrainConfig(
-        real_dir=args.data / "real-ffhq",
-        fake_dir=args.data / "fake-stylegan2",
-        out_dir=Path("runs/lite0"),  # its face-crop cache
-        seed=args.seed,
-        input_size=classifier.input_size,
-    )
+    config = split_config(args.data, args.seed, input_size=classifier.input_size)
     report = {
         "model_version": classifier.card.model_version,
         "threshold": classifier.threshold,

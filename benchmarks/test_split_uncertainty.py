@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+from shared_data import DEFAULT_DATA, split_config
 
 from deepshield.engine.classifier import FaceClassifier
 from deepshield.training.calibrate import fake_probability, fit_temperature
@@ -36,7 +37,6 @@ from deepshield.training.train import (
     TEST_SBI_SEED_OFFSET,
     VAL_SBI_SEED_OFFSET,
     EvalSet,
-    TrainConfig,
     blend_draws,
     build_eval_set,
     load_part,
@@ -44,7 +44,6 @@ from deepshield.training.train import (
     with_source,
 )
 
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared/data/faces"
 RESAMPLES = 2000  # labels drawn for the ECE floor
 TEMPERATURES = np.arange(0.5, 3.001, 0.01)  # searched for the split's own lowest ECE
 BLEND_SEED_OFFSETS = {"test": TEST_SBI_SEED_OFFSET, "val": VAL_SBI_SEED_OFFSET}
@@ -74,12 +73,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, help="an ONNX model with its card beside it")
     parser.add_argument("--split", choices=sorted(BLEND_SEED_OFFSETS), default="test")
     args = parser.parse_args()
-    config = TrainConfig(
-        real_dir=args.data / "real-ffhq",
-        fake_dir=args.data / "fake-stylegan2",
-        out_dir=Path("runs/lite0"),
-        seed=args.seed,
-    )
+    config = split_config(args.data, args.seed)
     classifier = FaceClassifier(args.model)
     reals, fakes = load_part(config, args.split)
     blend_seed = config.seed + BLEND_SEED_OFFSETS[args.split]

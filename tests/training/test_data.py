@@ -7,7 +7,12 @@ import pytest
 
 from deepshield.engine.faces import CenterFaceDetector
 from deepshield.training import data as data_module
-from deepshield.training.data import augment_together, cached_faces, split_files
+from deepshield.training.data import (
+    augment_together,
+    cached_faces,
+    jpeg_round_trip,
+    split_files,
+)
 from tests.fixtures.media_factory import write_image
 
 
@@ -34,6 +39,18 @@ def test_pair_augmentation_is_shared() -> None:
         assert np.array_equal(a, b)  # identical inputs stay identical: same flip, colour, JPEG
     changed = augment_together([image], np.random.default_rng(1))[0]
     assert changed.shape == image.shape and not np.array_equal(changed, image)
+
+
+def test_jpeg_round_trip_loses_more_at_lower_quality(astronaut: np.ndarray) -> None:
+    photo = np.ascontiguousarray(astronaut[:256, :256])
+    errors = []
+    for quality in (95, 70, 30):
+        decoded = jpeg_round_trip(photo[:, ::-1], quality)  # a flipped view, as in augmentation
+        assert decoded.shape == photo.shape and decoded.dtype == np.uint8
+        assert decoded.flags["C_CONTIGUOUS"]
+        errors.append(float(np.abs(decoded.astype(int) - photo[:, ::-1]).mean()))
+    assert 0 < errors[0] < errors[1] < errors[2]
+    assert errors[0] < 3  # channels in RGB order: swapped red and blue would differ far more
 
 
 def test_pair_reframing_and_degradation_are_shared() -> None:

@@ -199,16 +199,17 @@ def augment_together(images: list[np.ndarray], rng: np.random.Generator) -> list
     for image in images:
         result = image[:, ::-1] if flip else image
         result = np.clip((result.astype(np.float32) - 128) * contrast + 128 + brightness, 0, 255)
-        result = result.astype(np.uint8)
-        if quality is not None:
-            ok, encoded = cv2.imencode(
-                ".jpg", result[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality]
-            )
-            decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR) if ok else None
-            if decoded is not None:
-                result = decoded[..., ::-1]
-        out.append(np.ascontiguousarray(result))
+        result = np.ascontiguousarray(result.astype(np.uint8))
+        out.append(result if quality is None else jpeg_round_trip(result, quality))
     return out
+
+
+def jpeg_round_trip(rgb: np.ndarray, quality: int) -> np.ndarray:
+    """``rgb`` encoded as JPEG at ``quality`` by OpenCV and decoded again (a contiguous copy);
+    unchanged if encoding fails."""
+    ok, encoded = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+    decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR) if ok else None
+    return rgb if decoded is None else np.ascontiguousarray(decoded[..., ::-1])
 
 
 def to_tensor_layout(batch: np.ndarray) -> np.ndarray:
