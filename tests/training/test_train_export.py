@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from deepshield.engine.classifier import MODEL_CARD_NAME, WEIGHTS_DIR, FaceClassifier
+from deepshield.engine import WEIGHTS_DIR
+from deepshield.engine.classifier import MODEL_CARD_NAME, FaceClassifier
 from deepshield.engine.faces import create_detector, crop_face
 from deepshield.training.export import export_run, load_checkpoint, max_parity_error
 from deepshield.training.model import fake_margin

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from deepshield.engine import WEIGHTS_DIR
 from deepshield.engine.onnx_session import create_session
 
-WEIGHTS_DIR = Path(__file__).parent / "weights"
 MODEL_FILE_NAME = "deepshield-lite0.onnx"
 MODEL_CARD_NAME = "deepshield-lite0.json"
 DEFAULT_MODEL_PATH = WEIGHTS_DIR / MODEL_FILE_NAME

@@ -25,9 +25,9 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from deepshield.engine import WEIGHTS_DIR
 from deepshield.engine.onnx_session import create_session
 
-WEIGHTS_DIR = Path(__file__).parent / "weights"
 CENTERFACE_PATH = WEIGHTS_DIR / "centerface.onnx"
 NMS_IOU = 0.3
 CROP_MARGIN = 1.3

@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from deepshield.engine import WEIGHTS_DIR
 from deepshield.engine.classifier import (
     MODEL_CARD_NAME,
     MODEL_FILE_NAME,
-    WEIGHTS_DIR,
     FaceClassifier,
 )
 from deepshield.training.data import MEAN, STD
