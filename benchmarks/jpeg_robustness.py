@@ -40,7 +40,7 @@ def test_split_under_jpeg(
     config: TrainConfig, classifier: FaceClassifier, qualities: list[int]
 ) -> list[dict[str, object]]:
     reals, fakes = load_part(config, "test")
-    crops, labels, source_list, _ = eval_crops(reals, fakes, config.seed + TEST_SBI_SEED_OFFSET)
+    crops, labels, source_list, *_ = eval_crops(reals, fakes, config.seed + TEST_SBI_SEED_OFFSET)
     sources = np.array(source_list)
     rows = []
     for quality in [None, *qualities]:

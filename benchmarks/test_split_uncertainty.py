@@ -7,6 +7,8 @@ model (the shipped one by default) this prints:
   real and fake faces resampled separately);
 - self-blended AUC over several draws of the test blends (the same faces, other blends), and
   the temperature that scaling would fit to each draw alone;
+- over those draws, per blend opacity: the AUC of the real faces against those blends and
+  their share of all misranked real-blend pairs (where the self-blended AUC is lost);
 - the lowest ECE any temperature reaches on the split itself (a temperature fitted on the very
   faces it is judged on: if even that misses the target, no recalibration will meet it);
 - the ECE that a perfectly calibrated model with the same scores would show: labels drawn as
@@ -40,6 +42,7 @@ from deepshield.training.train import (
     blend_draws,
     build_eval_set,
     load_part,
+    self_blended_auc_by_opacity,
     self_blended_auc_per_draw,
     with_source,
 )
@@ -105,6 +108,7 @@ def main() -> None:
 
     aucs = self_blended_auc_per_draw(predicted.p_fake, drawn)
     report["self_blended_auc_over_blend_draws"] = [round(auc, 4) for auc in aucs]
+    report["self_blended_by_opacity"] = self_blended_auc_by_opacity(predicted.p_fake, drawn)
     report["temperature_per_blend_draw"] = [
         round(fit_temperature(margins, truth), 3)
         for margins, truth in one_draw_sets(predicted.margins, drawn)

@@ -13,6 +13,7 @@ from deepshield.training.data import (
     jpeg_round_trip,
     split_files,
 )
+from deepshield.training.sbi import OPACITIES
 from tests.fixtures.media_factory import write_image
 
 
@@ -114,6 +115,9 @@ def test_eval_set_with_several_blend_draws_counts_each_face_once(astronaut: np.n
     first = three.first_draw()
     assert np.array_equal(three.images[first], one.images) and three.sources[-1] == "given-fake"
     assert np.array_equal(three.labels[first], one.labels)
+    blends = np.array(three.sources) == "self-blended"
+    assert set(three.opacities[blends]) <= set(OPACITIES)
+    assert np.isnan(three.opacities[~blends]).all()
 
 
 def test_self_blended_auc_is_measured_per_draw() -> None:
@@ -125,6 +129,22 @@ def test_self_blended_auc_is_measured_per_draw() -> None:
     scores = np.array([0.1, 0.2, 0.9, 0.8, 0.15, 0.05, 0.99])
     assert self_blended_auc_per_draw(scores, evalset) == [1.0, 0.25]
     assert evalset.weights.tolist() == [1.0] * 7  # none given: every image weighs 1
+
+
+def test_self_blended_auc_is_split_by_blend_opacity() -> None:
+    from deepshield.training.train import EvalSet, self_blended_auc_by_opacity
+
+    sources = ["real"] * 2 + ["self-blended"] * 4 + ["given-fake"]
+    nan = np.nan
+    opacities = np.array([nan, nan, 1.0, 0.25, 1.0, 0.25, nan])
+    evalset = EvalSet(np.zeros((7, 3, 2, 2)), np.array([0, 0, 1, 1, 1, 1, 1]), sources)
+    evalset.opacities = opacities
+    # opaque blends over both reals; faint ones: one under both reals, one tied with a real
+    scores = np.array([0.1, 0.2, 0.9, 0.05, 0.8, 0.2, 0.0])
+    by_opacity = self_blended_auc_by_opacity(scores, evalset)
+    assert by_opacity[1.0] == {"blends": 2, "auc": 1.0, "share_of_misranked_pairs": 0.0}
+    # faint: 2 + 0.5 of their 4 pairs misranked, all of the misranked pairs
+    assert by_opacity[0.25] == {"blends": 2, "auc": 0.375, "share_of_misranked_pairs": 1.0}
 
 
 def test_face_cache_is_reused_only_by_the_same_crop_code(

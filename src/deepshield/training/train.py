@@ -83,10 +83,14 @@ class EvalSet:
     labels: np.ndarray
     sources: list[str] = field(default_factory=list)  # "real", "self-blended", "given-fake"
     weights: np.ndarray = field(default_factory=lambda: np.ones(0))  # empty: all 1
+    # opacity of each self-blended fake's mask (sbi.OPACITIES), NaN for other images
+    opacities: np.ndarray = field(default_factory=lambda: np.ones(0))  # empty: unknown
 
     def __post_init__(self) -> None:
         if len(self.weights) == 0:
             self.weights = np.ones(len(self.labels))
+        if len(self.opacities) == 0:
+            self.opacities = np.full(len(self.labels), np.nan)
 
     def first_draw(self) -> np.ndarray:
         """Mask of the one-draw set within: every real and given fake, the first draw of blends
@@ -98,26 +102,30 @@ class EvalSet:
 
 
 def build_eval_set(reals: FaceSet, fakes: FaceSet, seed: int, draws: int = 1) -> EvalSet:
-    crops, labels, sources, weights = eval_crops(reals, fakes, seed, draws)
-    return EvalSet(to_tensor_layout(crops), labels, sources, weights)
+    crops, labels, sources, weights, opacities = eval_crops(reals, fakes, seed, draws)
+    return EvalSet(to_tensor_layout(crops), labels, sources, weights, opacities)
 
 
 def eval_crops(
     reals: FaceSet, fakes: FaceSet, seed: int, draws: int = 1
-) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
-    """The uint8 crops (N, S, S, 3), labels, sources and weights of :func:`build_eval_set`."""
+) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray, np.ndarray]:
+    """The uint8 crops (N, S, S, 3), labels, sources, weights and blend opacities of
+    :func:`build_eval_set`."""
     rng = np.random.default_rng(seed)
     blended = [
-        self_blend(c, lm, rng).fake
+        self_blend(c, lm, rng)
         for _ in range(draws)
         for c, lm in zip(reals.crops, reals.landmarks, strict=True)
     ]
-    crops = np.concatenate([reals.crops, np.stack(blended), fakes.crops])
+    crops = np.concatenate([reals.crops, np.stack([b.fake for b in blended]), fakes.crops])
     n_blends = len(blended)
     labels = np.array([LABEL_REAL] * len(reals) + [LABEL_FAKE] * (n_blends + len(fakes)))
     sources = ["real"] * len(reals) + ["self-blended"] * n_blends + ["given-fake"] * len(fakes)
     weights = np.r_[np.ones(len(reals)), np.full(n_blends, 1 / draws), np.ones(len(fakes))]
-    return crops, labels, sources, weights
+    opacities = np.r_[
+        np.full(len(reals), np.nan), [b.mask.max() for b in blended], np.full(len(fakes), np.nan)
+    ]
+    return crops, labels, sources, weights, opacities
 
 
 @torch.no_grad()
@@ -166,6 +174,32 @@ def self_blended_auc_per_draw(scores: np.ndarray, evalset: EvalSet) -> list[floa
     reals, blends = blend_draws(scores, evalset)
     labels = np.r_[np.zeros(len(reals)), np.ones(len(reals))]
     return [float(roc_auc_score(labels, np.r_[reals, draw])) for draw in blends]
+
+
+def self_blended_auc_by_opacity(
+    scores: np.ndarray, evalset: EvalSet
+) -> dict[float, dict[str, float]]:
+    """For each blend opacity: how many blends, the ROC AUC of the real faces against those
+    blends (every draw), and their share of all misranked real-blend pairs (where the AUC of
+    the self-blended fakes is lost)."""
+    sources = np.array(evalset.sources)
+    reals = scores[sources == "real"]
+    blended = sources == "self-blended"
+    opacities = np.round(evalset.opacities[blended], 2)
+    # per blend: share of real faces scored at or above it (ties count half, as in ROC AUC)
+    misranked = np.array(
+        [np.mean(reals > blend) + 0.5 * np.mean(reals == blend) for blend in scores[blended]]
+    )
+    total = max(float(misranked.sum()), 1e-12)
+    result = {}
+    for opacity in np.unique(opacities):
+        lost = misranked[opacities == opacity]
+        result[float(opacity)] = {
+            "blends": len(lost),
+            "auc": round(1 - float(lost.mean()), 4),
+            "share_of_misranked_pairs": round(float(lost.sum()) / total, 3),
+        }
+    return result
 
 
 def load_splits(config: TrainConfig) -> tuple[Split, Split]:
