@@ -145,6 +145,7 @@ def test_export_matches_torch_and_serves(trained: TrainConfig, astronaut: np.nda
     assert environment["torch"] == torch.__version__
     assert environment["numpy"] == np.__version__
     assert environment["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert environment["cpu_model"]  # two AVX512 CPUs, Intel and AMD, trained differently
     over_draws = card["metrics"]["test"]["self_blended_over_draws"]
     assert len(over_draws["auc"]) == over_draws["draws"] == 8
     # the serving classifier gives torch's calibrated probability for a real face crop
@@ -168,7 +169,7 @@ def test_constraints_pin_what_the_shipped_model_was_trained_with() -> None:
         for line in constraints.read_text().splitlines()
         if line and not line.startswith("#")
     )
-    recorded = set(training_environment()) - {"torch_cpu_capability", "torch_threads"}
+    recorded = set(training_environment()) - {"torch_cpu_capability", "torch_threads", "cpu_model"}
     assert recorded <= set(pins)
     shipped_with = json.loads((WEIGHTS_DIR / MODEL_CARD_NAME).read_text())["training"][
         "environment"

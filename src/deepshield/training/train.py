@@ -4,6 +4,7 @@ self-blended fakes and the given fake faces; best checkpoint chosen by validatio
 from __future__ import annotations
 
 import json
+import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -337,15 +338,17 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
     return best_path
 
 
-# Training is deterministic on one machine, not across machines: runs with these libraries at the
-# same versions (constraints/train.txt) gave different first-epoch losses on two machines
-# (benchmarks/RESULTS.md, session 7): the CPU's instruction set and the thread count choose
-# torch's and ONNX Runtime's kernels, and with them the rounding. Checkpoints record all these.
+# Training is deterministic on one kind of machine, not across kinds: runs with these libraries at
+# the same versions (constraints/train.txt) gave different first-epoch losses on an Intel Xeon and
+# an AMD EPYC, both AVX512 with 2 threads, and the same loss on two sessions' AMD EPYC machines
+# (benchmarks/RESULTS.md, sessions 7 and 9): the CPU and the thread count choose torch's and ONNX
+# Runtime's kernels, and with them the rounding. Checkpoints record all these.
 TRAINING_LIBRARIES = ("torch", "numpy", "pillow", "opencv-python-headless", "onnxruntime", "scipy")
 
 
 def training_environment() -> dict[str, str | None]:
-    """Versions of the libraries training depends on, torch's CPU instruction set and threads."""
+    """Versions of the libraries training depends on, torch's CPU instruction set and threads,
+    and the CPU's model."""
     from importlib.metadata import PackageNotFoundError, version
 
     environment: dict[str, str | None] = {}
@@ -356,7 +359,19 @@ def training_environment() -> dict[str, str | None]:
             environment[name] = None
     environment["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
     environment["torch_threads"] = str(torch.get_num_threads())
+    environment["cpu_model"] = cpu_model()
     return environment
+
+
+def cpu_model() -> str | None:
+    """The CPU's model name: from /proc/cpuinfo on Linux, else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
 
 
 def validate(
