@@ -69,6 +69,24 @@ def test_pair_reframing_and_degradation_are_shared() -> None:
     assert seen_changed == 20  # reframing always zooms or shifts a little
 
 
+def test_retouching_smooths_skin_and_keeps_edges(monkeypatch: pytest.MonkeyPatch) -> None:
+    from deepshield.training.data import degrade
+
+    for name in ("RESAMPLE_PROBABILITY", "BLUR_PROBABILITY"):
+        monkeypatch.setattr(data_module, name, 0.0)
+    monkeypatch.setattr(data_module, "RETOUCH_PROBABILITY", 1.0)
+    rng = np.random.default_rng(0)
+    image = np.full((64, 64, 3), 60, np.uint8)
+    image[:, 32:] = 200  # a hard edge between two flat "skin" regions with fine noise
+    image = np.clip(image + rng.normal(0, 4, image.shape), 0, 255).astype(np.uint8)
+    retouched, copy = degrade([image, image.copy()], np.random.default_rng(1))
+    assert np.array_equal(retouched, copy)  # the same for a face and its blend
+    for skin in (np.s_[:, 4:28], np.s_[:, 36:60]):  # the flat regions either side of the edge
+        assert retouched[skin].astype(float).std() < 0.6 * image[skin].astype(float).std()
+    step = retouched[:, 34].astype(float).mean() - retouched[:, 29].astype(float).mean()
+    assert step > 130  # the edge kept: a Gaussian blur of this strength would soften it
+
+
 def test_training_samples_carry_the_three_classes(astronaut: np.ndarray) -> None:
     from deepshield.engine.faces import create_detector, crop_face
     from deepshield.training.data import (
