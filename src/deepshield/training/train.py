@@ -113,19 +113,18 @@ def eval_crops(
     """The uint8 crops (N, S, S, 3), labels, sources, weights and blend opacities of
     :func:`build_eval_set`."""
     rng = np.random.default_rng(seed)
-    blended = [
-        self_blend(c, lm, rng)
-        for _ in range(draws)
-        for c, lm in zip(reals.crops, reals.landmarks, strict=True)
-    ]
-    crops = np.concatenate([reals.crops, np.stack([b.fake for b in blended]), fakes.crops])
+    blended, blend_opacities = [], []
+    for _ in range(draws):
+        for crop, landmarks in zip(reals.crops, reals.landmarks, strict=True):
+            blend = self_blend(crop, landmarks, rng)
+            blended.append(blend.fake)
+            blend_opacities.append(float(blend.mask.max()))
+    crops = np.concatenate([reals.crops, np.stack(blended), fakes.crops])
     n_blends = len(blended)
     labels = np.array([LABEL_REAL] * len(reals) + [LABEL_FAKE] * (n_blends + len(fakes)))
     sources = ["real"] * len(reals) + ["self-blended"] * n_blends + ["given-fake"] * len(fakes)
     weights = np.r_[np.ones(len(reals)), np.full(n_blends, 1 / draws), np.ones(len(fakes))]
-    opacities = np.r_[
-        np.full(len(reals), np.nan), [b.mask.max() for b in blended], np.full(len(fakes), np.nan)
-    ]
+    opacities = np.r_[np.full(len(reals), np.nan), blend_opacities, np.full(len(fakes), np.nan)]
     return crops, labels, sources, weights, opacities
 
 
@@ -187,7 +186,7 @@ def self_blended_auc_by_opacity(
     reals = scores[sources == "real"]
     blended = sources == "self-blended"
     opacities = np.round(evalset.opacities[blended], 2)
-    # per blend: share of real faces scored at or above it (ties count half, as in ROC AUC)
+    # per blend: share of real faces scored above it (ties count half, as in ROC AUC)
     misranked = np.array(
         [np.mean(reals > blend) + 0.5 * np.mean(reals == blend) for blend in scores[blended]]
     )
