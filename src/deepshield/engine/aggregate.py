@@ -26,9 +26,10 @@ MIN_FACE_FRAME_SHARE = 0.25
 MIN_PERSON_FRAME_SHARE = 0.2  # of the most-seen person's frames
 # Smallest face (short side) given a verdict. Small faces are upsampled to the model's input
 # and the model reads the blur, and far more so JPEG's blocks, as manipulation. Real test faces
-# over the threshold (benchmarks/face_size.py; 12% at their native ~280 px): lossless, 27% at
-# 80 px, 51% at 60, 94% at 40; saved as JPEG 90, 16% at 160 px, 32% at 120, 69% at 80; as
-# JPEG 70, 18% at 160 px, 64% at 120.
+# over the threshold (benchmarks/face_size.py), shipped model: 7% at their native ~280 px;
+# lossless, 22% at 80 px, 40% at 60, 93% at 40; saved as JPEG 70, 17% at 160 px, 50% at 120,
+# 92% at 80. (Set with the session-7 model: 12% native; lossless 27% at 80 px, 51% at 60; JPEG
+# 70, 18% at 160 px, 64% at 120.)
 MIN_JUDGED_FACE_PX_LOSSLESS = 80
 MIN_JUDGED_FACE_PX_COMPRESSED = 160
 
