@@ -5,16 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deepshield.engine.faces import CenterFaceDetector
 from deepshield.training import data as data_module
-from deepshield.training.data import (
-    augment_together,
-    cached_faces,
-    jpeg_round_trip,
-    split_files,
-)
+from deepshield.training.data import augment_together, jpeg_round_trip, split_files
+from deepshield.training.face_crops import FaceSet
 from deepshield.training.sbi import OPACITIES
-from tests.fixtures.media_factory import write_image
 
 
 def names(n: int) -> list[Path]:
@@ -94,7 +88,6 @@ def test_training_samples_carry_the_three_classes(astronaut: np.ndarray) -> None
         LABEL_SELF_BLENDED,
         LABEL_SYNTHETIC,
         Entry,
-        FaceSet,
         make_samples,
     )
 
@@ -115,7 +108,6 @@ def test_training_samples_carry_the_three_classes(astronaut: np.ndarray) -> None
 
 def test_eval_set_with_several_blend_draws_counts_each_face_once(astronaut: np.ndarray) -> None:
     from deepshield.engine.faces import create_detector, crop_face
-    from deepshield.training.data import FaceSet
     from deepshield.training.train import build_eval_set
 
     crop = crop_face(astronaut, create_detector("centerface").detect(astronaut)[0], size=224)
@@ -163,19 +155,3 @@ def test_self_blended_auc_is_split_by_blend_opacity() -> None:
     assert by_opacity[1.0] == {"blends": 2, "auc": 1.0, "share_of_misranked_pairs": 0.0}
     # faint: 2 + 0.5 of their 4 pairs misranked, all of the misranked pairs
     assert by_opacity[0.25] == {"blends": 2, "auc": 0.375, "share_of_misranked_pairs": 1.0}
-
-
-def test_face_cache_is_reused_only_by_the_same_crop_code(
-    tmp_path: Path, astronaut: np.ndarray, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    image = tmp_path / "face.jpg"
-    write_image(image, astronaut, quality=92)
-    cache, detector = tmp_path / "cache", CenterFaceDetector()
-    first = cached_faces([image], detector, 64, cache)
-    assert len(first) == 1 and len(list(cache.iterdir())) == 1
-    again = cached_faces([image], detector, 64, cache)  # same code: read back, not recomputed
-    assert np.array_equal(again.crops, first.crops) and len(list(cache.iterdir())) == 1
-    # changed detection or cropping code (or detector weights) must not reuse old crops
-    monkeypatch.setattr(data_module, "crop_code_fingerprint", lambda: "other-code")
-    cached_faces([image], detector, 64, cache)
-    assert len(list(cache.iterdir())) == 2

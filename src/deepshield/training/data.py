@@ -1,25 +1,18 @@
-"""Training data: a seeded split by file, face crops made by the serving face stage and cached,
-and the augmentation shared by a real face and its self-blended fake."""
+"""Training data: a seeded split by file, the augmentation shared by a real face and its
+self-blended fake, and the shuffled training batches."""
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
-import onnxruntime as ort
-import PIL
 
-from deepshield.engine import faces as faces_module
-from deepshield.engine import media as media_module
 from deepshield.engine.classifier import IMAGENET_MEAN, IMAGENET_STD, normalise
-from deepshield.engine.faces import CENTERFACE_PATH, FaceDetector, crop_face, select_faces
-from deepshield.engine.media import IMAGE_SUFFIXES, load_image
+from deepshield.engine.media import IMAGE_SUFFIXES
+from deepshield.training.face_crops import FaceSet
 from deepshield.training.sbi import self_blend
 
 SPLIT_FRACTIONS = (0.70, 0.15, 0.15)  # train, val, test
@@ -57,86 +50,6 @@ def split_files(paths: Sequence[Path], seed: int) -> Split:
         val=sorted(shuffled[n_train : n_train + n_val]),
         test=sorted(shuffled[n_train + n_val :]),
     )
-
-
-@dataclass
-class FaceSet:
-    """Face crops of a list of images; ``missing`` lists images where no face was found."""
-
-    paths: list[Path]
-    crops: np.ndarray  # (N, S, S, 3) uint8
-    landmarks: np.ndarray  # (N, 5, 2) float32, crop pixels
-    missing: list[Path] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-
-def extract_faces(paths: Sequence[Path], detector: FaceDetector, size: int) -> FaceSet:
-    """The largest face of each image, cropped exactly as at serving time."""
-    kept: list[Path] = []
-    crops, marks, missing = [], [], []
-    for path in paths:
-        faces = select_faces(detector.detect(load_image(path)), min_relative_area=0.0, min_size=20)
-        if not faces:
-            missing.append(path)
-            continue
-        largest = max(faces, key=lambda face: face.area)
-        crop = crop_face(load_image(path), largest, size=size)
-        kept.append(path)
-        crops.append(crop.pixels)
-        marks.append(crop.landmarks)
-    return FaceSet(
-        paths=kept,
-        crops=np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8),
-        landmarks=np.stack(marks) if marks else np.zeros((0, 5, 2), np.float32),
-        missing=missing,
-    )
-
-
-@functools.cache  # constant for a process; it reads the 7 MB detector file
-def crop_code_fingerprint() -> str:
-    """Hash of what turns an image file into a face crop: this module, the face and media
-    modules, the detector weights, and the versions of the libraries that decode and detect."""
-    digest = hashlib.sha256()
-    for source in (Path(__file__), Path(faces_module.__file__), Path(media_module.__file__)):
-        digest.update(source.read_bytes())
-    digest.update(CENTERFACE_PATH.read_bytes())
-    digest.update(f"{PIL.__version__} {cv2.__version__} {ort.__version__}".encode())
-    return digest.hexdigest()[:16]
-
-
-def cached_faces(
-    paths: Sequence[Path], detector: FaceDetector, size: int, cache_dir: Path
-) -> FaceSet:
-    """:func:`extract_faces`, cached on disk by file list, sizes, mtimes, detector and the code
-    that detects and crops (a cache made by other code would train on other crops unnoticed)."""
-    key_source = json.dumps(
-        [detector.name, size, crop_code_fingerprint()]
-        + [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in paths]
-    )
-    key = hashlib.sha256(key_source.encode()).hexdigest()[:16]
-    cache_file = cache_dir / f"faces-{key}.npz"
-    if cache_file.is_file():
-        stored = np.load(cache_file)
-        return FaceSet(
-            paths=[Path(p) for p in stored["paths"]],
-            crops=stored["crops"],
-            landmarks=stored["landmarks"],
-            missing=[Path(p) for p in stored["missing"]],
-        )
-    faces = extract_faces(paths, detector, size)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cache_file.with_suffix(".tmp.npz")
-    np.savez(
-        tmp,
-        paths=np.array([str(p) for p in faces.paths]),
-        crops=faces.crops,
-        landmarks=faces.landmarks,
-        missing=np.array([str(p) for p in faces.missing]),
-    )
-    tmp.replace(cache_file)
-    return faces
 
 
 # Framing jitter: the serving crop follows a detector box that moves a little from frame to frame

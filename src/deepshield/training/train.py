@@ -21,15 +21,14 @@ from deepshield.training.calibrate import choose_threshold, fake_probability, fi
 from deepshield.training.data import (
     LABEL_FAKE,
     LABEL_REAL,
-    FaceSet,
     Split,
-    cached_faces,
     iterate_batches,
     list_images,
     split_files,
     to_tensor_layout,
     training_entries,
 )
+from deepshield.training.face_crops import FaceSet, cached_faces
 from deepshield.training.metrics import compute_metrics
 from deepshield.training.model import (
     NUM_CLASSES,
