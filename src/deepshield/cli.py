@@ -228,6 +228,8 @@ def evaluate(
 
 
 def _print_report(report: object, plots: list[Path]) -> None:
+    from collections import Counter
+
     from rich.console import Console
     from rich.table import Table
 
@@ -240,6 +242,8 @@ def _print_report(report: object, plots: list[Path]) -> None:
     for name in ("AUC", "AP", "EER", "TPR@1%", "TPR@5%", "acc", "ECE", "real", "fake"):
         table.add_column(name, justify="right")
     rows = {"all": report.metrics, **report.per_source}
+    if report.confident:
+        rows["confident only"] = report.confident
     for name, m in rows.items():
         table.add_row(
             name,
@@ -263,6 +267,15 @@ def _print_report(report: object, plots: list[Path]) -> None:
             )
         )
     console.print(f"threshold {report.metrics.threshold:.2f}")
+    if report.low_confidence:
+        reasons = Counter(report.low_confidence.values())
+        console.print(
+            f"[yellow]{len(report.low_confidence)} scored file(s) were low confidence "
+            f"({', '.join(f'{reason}: {n}' for reason, n in sorted(reasons.items()))}); "
+            "they count in the rows above, except 'confident only':[/]"
+        )
+        for name, reason in report.low_confidence.items():
+            console.print(f"  {name}: {reason}")
     if report.no_face:
         console.print(
             f"[yellow]{len(report.no_face)} file(s) without a detectable face, not scored:[/]"

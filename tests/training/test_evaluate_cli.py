@@ -66,6 +66,18 @@ def test_json_report_counts_every_file(folders: tuple[Path, Path], tmp_path: Pat
         "broken.jpg": "UNSUPPORTED_MEDIA_TYPE"
     }
     assert set(report["per_source"]) == {"fake", "fake/blended"}
+    # the astronaut's face (about 92 px) is under the compressed-media floor in the JPEGs and
+    # the video, over the lossless floor in the PNG: scored, counted, and named low confidence
+    low = {Path(p).name: reason for p, reason in report["files_low_confidence"].items()}
+    assert low == dict.fromkeys(
+        [f"astronaut_{i}.jpg" for i in range(3)]
+        + ["clip.mp4"]
+        + [f"sbi_{i}.jpg" for i in range(3)],
+        "faces_too_small",
+    )
+    assert report["files_scored"] == 8
+    # all that is left without them is the one PNG fake: no real file, no confident metrics
+    assert report["confident_only"] is None
     assert 0.0 <= report["auc"] <= 1.0 and 0.0 <= report["ece"] <= 1.0
     low, high = report["intervals_90"]["auc"]  # 4 + 4 files: a wide interval
     assert 0.0 <= low <= high <= 1.0 and set(report["intervals_90"]) >= {"auc", "eer", "ece"}
@@ -80,6 +92,34 @@ def test_table_report_names_the_skipped_files(folders: tuple[Path, Path]) -> Non
     assert "without a detectable face" in result.stdout and "coffee.png" in result.stdout
     assert "90% bootstrap intervals (all files): AUC " in result.stdout
     assert "could not be read" in result.stdout and "broken.jpg" in result.stdout
+    assert "7 scored file(s) were low confidence (faces_too_small: 7)" in result.stdout
+
+
+def test_low_confidence_files_are_left_out_of_the_confident_metrics(
+    tmp_path: Path, astronaut: np.ndarray
+) -> None:
+    real, fake = tmp_path / "real", tmp_path / "fake"
+    real.mkdir(), fake.mkdir()
+    face = create_detector("centerface").detect(astronaut)[0]
+    blended = self_blend(astronaut, face.landmarks, np.random.default_rng(0)).fake
+    # a 92 px face: judged in a lossless PNG, too small to judge in a JPEG
+    write_image(real / "lossless.png", astronaut)
+    write_image(real / "compressed.jpg", astronaut, quality=90)
+    write_image(fake / "lossless.png", blended)
+    write_image(fake / "compressed.jpg", blended, quality=90)
+    args = ["evaluate", "--real", str(real), "--fake", str(fake), "--bootstrap", "0"]
+    report = json.loads(runner.invoke(app, [*args, "--json"]).stdout)
+    assert (report["n_real"], report["n_fake"]) == (2, 2)
+    assert sorted(report["files_low_confidence"]) == [
+        str(fake / "compressed.jpg"),
+        str(real / "compressed.jpg"),
+    ]
+    confident = report["confident_only"]
+    assert (confident["n_real"], confident["n_fake"]) == (1, 1)
+    table = runner.invoke(app, args)
+    assert table.exit_code == 0, table.output
+    assert "confident only" in table.stdout
+    assert "2 scored file(s) were low confidence (faces_too_small: 2)" in table.stdout
 
 
 def test_labels_csv(folders: tuple[Path, Path], tmp_path: Path) -> None:

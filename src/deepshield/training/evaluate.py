@@ -3,7 +3,9 @@ serving analysis itself (:class:`Analyzer`), then report detection and calibrati
 
 Needs the ``eval`` extra (scikit-learn, matplotlib), not torch. Files without a face and files
 that cannot be read are counted and listed, never silently dropped; they are left out of the
-metrics because the detector gives no score for them.
+metrics because the detector gives no score for them. Files the analysis scores but calls low
+confidence (faces too small, too few frames) count in the metrics as the service scores them,
+are listed with their reason, and a second set of metrics leaves them out.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class Outcome:
     p_fake: float | None = None
     faces: int = 0
     problem: str | None = None  # "no_face" or an error code
+    low_confidence_reason: str | None = None  # scored, but the evidence was thin
 
 
 @dataclass
@@ -55,13 +58,19 @@ class EvaluationReport:
     no_face: list[Path] = field(default_factory=list)
     unreadable: dict[str, str] = field(default_factory=dict)
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)  # 90%, all files
+    low_confidence: dict[str, str] = field(default_factory=dict)  # scored file -> reason
+    # the metrics without the low-confidence files; None when there are none, or when leaving
+    # them out leaves no real or no fake file
+    confident: Metrics | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
             **self.metrics.as_dict(),
             "intervals_90": {name: list(bounds) for name, bounds in self.intervals.items()},
             "per_source": {name: m.as_dict() for name, m in self.per_source.items()},
+            "confident_only": self.confident.as_dict() if self.confident else None,
             "files_scored": sum(o.p_fake is not None for o in self.outcomes),
+            "files_low_confidence": self.low_confidence,
             "files_without_face": [str(p) for p in self.no_face],
             "files_unreadable": self.unreadable,
         }
@@ -107,11 +116,19 @@ def files_from_csv(csv_path: Path) -> list[LabelledFile]:
     return items
 
 
-def score_file(path: Path, analyzer: Analyzer, frames: int) -> tuple[float | None, int]:
-    """(file score, faces scored) from the very analysis ``scan`` and the API run: the same
-    face selection, sampling, limits and per-person aggregation. None when no face is found."""
-    result = analyzer.analyze(path, top_k=0, sample_frames=frames)
-    return result.final_score, len(result.per_frame)
+def score_file(item: LabelledFile, analyzer: Analyzer, frames: int) -> Outcome:
+    """The file's score, faces scored and low-confidence reason from the very analysis ``scan``
+    and the API run: the same face selection, sampling, limits and per-person aggregation. No
+    score when no face is found."""
+    result = analyzer.analyze(item.path, top_k=0, sample_frames=frames)
+    if result.final_score is None:
+        return Outcome(item, problem="no_face")
+    return Outcome(
+        item,
+        p_fake=result.final_score,
+        faces=len(result.per_frame),
+        low_confidence_reason=result.low_confidence_reason if result.low_confidence else None,
+    )
 
 
 def evaluate(
@@ -127,13 +144,10 @@ def evaluate(
     with 90% bootstrap intervals over ``bootstrap`` resamples (0: none)."""
     outcomes: list[Outcome] = []
     for item in items:
-        outcome = Outcome(item)
         try:
-            outcome.p_fake, outcome.faces = score_file(item.path, analyzer, video_frames)
-            if outcome.p_fake is None:
-                outcome.problem = "no_face"
+            outcome = score_file(item, analyzer, video_frames)
         except MediaError as exc:
-            outcome.problem = exc.code
+            outcome = Outcome(item, problem=exc.code)
         outcomes.append(outcome)
         if on_file:
             on_file(outcome)
@@ -152,6 +166,12 @@ def evaluate(
         for name in fake_sources:
             chosen = np.array([o.item.label == 0 or o.item.source == name for o in scored])
             per_source[name] = compute_metrics(labels[chosen], probs[chosen], cut)
+    confident = np.array([o.low_confidence_reason is None for o in scored])
+    confident_metrics = (
+        compute_metrics(labels[confident], probs[confident], cut)
+        if not confident.all() and len(set(labels[confident])) == 2
+        else None
+    )
     return EvaluationReport(
         metrics=compute_metrics(labels, probs, cut),
         per_source=per_source,
@@ -161,6 +181,10 @@ def evaluate(
             str(o.item.path): o.problem for o in outcomes if o.problem not in (None, "no_face")
         },
         intervals=bootstrap_intervals(labels, probs, cut, resamples=bootstrap) if bootstrap else {},
+        low_confidence={
+            str(o.item.path): o.low_confidence_reason for o in scored if o.low_confidence_reason
+        },
+        confident=confident_metrics,
     )
 
 
