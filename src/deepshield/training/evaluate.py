@@ -4,8 +4,8 @@ serving analysis itself (:class:`Analyzer`), then report detection and calibrati
 Needs the ``eval`` extra (scikit-learn, matplotlib), not torch. Files without a face and files
 that cannot be read are counted and listed, never silently dropped; they are left out of the
 metrics because the detector gives no score for them. Files the analysis scores but calls low
-confidence (faces too small, too few frames) count in the metrics as the service scores them,
-are listed with their reason, and a second set of metrics leaves them out.
+confidence (faces too small, too few frames with a face) count in the metrics as the service
+scores them, are listed with their reason, and a second set of metrics leaves them out.
 """
 
 from __future__ import annotations
