@@ -68,8 +68,8 @@ def test_json_report_counts_every_file(folders: tuple[Path, Path], tmp_path: Pat
     assert set(report["per_source"]) == {"fake", "fake/blended"}
     # the astronaut's face (about 92 px) is under the compressed-media floor in the JPEGs and
     # the video, over the lossless floor in the PNG: scored, counted, and named low confidence
-    low = {Path(p).name: reason for p, reason in report["files_low_confidence"].items()}
-    assert low == dict.fromkeys(
+    named = {Path(p).name: reason for p, reason in report["files_low_confidence"].items()}
+    assert named == dict.fromkeys(
         [f"astronaut_{i}.jpg" for i in range(3)]
         + ["clip.mp4"]
         + [f"sbi_{i}.jpg" for i in range(3)],
