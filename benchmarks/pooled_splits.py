@@ -59,7 +59,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--seed", type=int, default=1234, help="the training run's split seed")
-    parser.add_argument("--model", type=Path, nargs="*", default=[None], help="ONNX models")
+    parser.add_argument("--model", type=Path, nargs="+", default=[None], help="ONNX models")
     args = parser.parse_args()
     config = split_config(args.data, args.seed)
     sets = []
