@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 from shared_data import DEFAULT_DATA, split_config
-from sklearn.metrics import roc_auc_score
 
 from deepshield.engine.classifier import FaceClassifier
 from deepshield.training.metrics import expected_calibration_error
@@ -30,6 +29,7 @@ from deepshield.training.train import (
     TEST_SBI_SEED_OFFSET,
     VAL_SBI_SEED_OFFSET,
     EvalSet,
+    auc_by_source,
     build_eval_set,
     load_part,
 )
@@ -43,12 +43,12 @@ def pooled_figures(classifier: FaceClassifier, sets: list[EvalSet]) -> dict[str,
     weights = np.concatenate([s.weights for s in sets])
     first = np.concatenate([s.first_draw() for s in sets])
     p_fake = np.concatenate([classifier.predict_normalised(s.images).p_fake for s in sets])
-    figures = {"auc": float(roc_auc_score(labels, p_fake, sample_weight=weights))}
-    for name, source in (("self_blended_auc", "self-blended"), ("stylegan2_auc", "given-fake")):
-        chosen = (sources == "real") | (sources == source)
-        figures[name] = float(
-            roc_auc_score(labels[chosen], p_fake[chosen], sample_weight=weights[chosen])
-        )
+    aucs = auc_by_source(p_fake, labels, sources, weights)
+    figures = {
+        "auc": aucs["all"],
+        "self_blended_auc": aucs["self-blended"],
+        "stylegan2_auc": aucs["given-fake"],
+    }
     figures["ece_first_draws"] = expected_calibration_error(labels[first], p_fake[first])
     figures["n_real"] = int((sources == "real").sum())
     figures["n_stylegan2"] = int((sources == "given-fake").sum())

@@ -138,15 +138,22 @@ def predict_margins(model: EfficientNetLite0, images: np.ndarray, batch: int = 6
 
 
 def per_source_auc(margins: np.ndarray, evalset: EvalSet) -> dict[str, float]:
+    return auc_by_source(margins, evalset.labels, np.array(evalset.sources), evalset.weights)
+
+
+def auc_by_source(
+    scores: np.ndarray, labels: np.ndarray, sources: np.ndarray, weights: np.ndarray
+) -> dict[str, float]:
+    """Weighted ROC AUC over every image ("all"), and of the real faces against each kind of
+    fake alone ("self-blended", "given-fake")."""
     from sklearn.metrics import roc_auc_score
 
-    sources, labels, weights = np.array(evalset.sources), evalset.labels, evalset.weights
     real = sources == "real"
-    result = {"all": float(roc_auc_score(labels, margins, sample_weight=weights))}
+    result = {"all": float(roc_auc_score(labels, scores, sample_weight=weights))}
     for name in ("self-blended", "given-fake"):
         chosen = real | (sources == name)
         result[name] = float(
-            roc_auc_score(labels[chosen], margins[chosen], sample_weight=weights[chosen])
+            roc_auc_score(labels[chosen], scores[chosen], sample_weight=weights[chosen])
         )
     return result
 
