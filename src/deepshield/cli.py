@@ -107,6 +107,12 @@ def train(
             min=0, help="also validate the mean weights of the last N epochs (SWA); 0: off"
         ),
     ] = 0,
+    sam_rho: Annotated[
+        float,
+        typer.Option(
+            min=0.0, help="sharpness-aware minimisation radius (0.05 in its papers); 0: off"
+        ),
+    ] = 0.0,
 ) -> None:
     """Train the detector (resumes from OUT/last.pt), calibrate it, and export it to ONNX."""
     _require_extra("train", *TRAIN_MODULES)
@@ -121,6 +127,7 @@ def train(
         seed=seed,
         threads=threads,
         average_last=average_last,
+        sam_rho=sam_rho,
     )
     if average_last > epochs:
         typer.echo("error: --average-last cannot exceed --epochs", err=True)

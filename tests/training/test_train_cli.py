@@ -17,6 +17,7 @@ runner = CliRunner()
     [
         (["--epochs", "3", "--average-last", "4"], "--average-last cannot exceed --epochs"),
         (["--real-dir", "missing-folder"], "folder not found"),
+        (["--sam-rho", "-0.1"], "--sam-rho"),
     ],
 )
 def test_bad_options_exit_2_with_a_message(

@@ -117,6 +117,21 @@ def test_mean_weights_of_the_last_epochs_are_validated_and_can_win(
     assert len((tmp_path / "run/history.jsonl").read_text().splitlines()) == 4
 
 
+def test_sharpness_aware_run_trains_resumes_and_takes_other_steps(
+    trained: TrainConfig, tiny_faces: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    config = replace(config_for(tiny_faces, tmp_path / "run"), sam_rho=0.05)
+    assert train(config, stop_after=1) is None
+    assert train(config) == config.out_dir / "best.pt"
+    state = torch.load(tmp_path / "run/last.pt", weights_only=False)
+    assert state["config"]["sam_rho"] == 0.05 and state["epoch"] == 1
+    plain = torch.load(trained.out_dir / "last.pt", weights_only=False)["model"]
+    assert all(torch.isfinite(t.float()).all() for t in state["model"].values())
+    assert not torch.allclose(state["model"]["_fc.weight"], plain["_fc.weight"], atol=1e-4)
+
+
 def test_changed_settings_refuse_to_resume(trained: TrainConfig) -> None:
     changed = TrainConfig(**{**trained.__dict__, "lr": 0.1})
     with pytest.raises(SystemExit, match="other settings"):

@@ -36,6 +36,7 @@ from deepshield.training.model import (
     fake_margin,
     load_imagenet_backbone,
 )
+from deepshield.training.sam import sharpness_aware_step
 from deepshield.training.sbi import self_blend
 
 VAL_SBI_SEED_OFFSET = 10_000
@@ -61,6 +62,7 @@ class TrainConfig:
     # the same model (benchmarks/RESULTS.md), too noisy to choose checkpoints or fit T on
     val_draws: int = 4
     drop_path: float = 0.0  # stochastic depth, rising over the blocks (EfficientNet uses 0.2)
+    sam_rho: float = 0.0  # sharpness-aware minimisation radius (training/sam.py); 0: plain steps
 
     @classmethod
     def from_json(cls, stored: dict[str, object]) -> TrainConfig:
@@ -304,12 +306,9 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
         batches = iterate_batches(entries, train_real, train_fake, rng, config.batch_entries, True)
         bar = tqdm(batches, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{config.epochs}")
         for images, labels in bar:
-            loss = F.cross_entropy(model(torch.from_numpy(images)), torch.from_numpy(labels))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]
-            optimizer.step()
+            inputs, targets = torch.from_numpy(images), torch.from_numpy(labels)
+            losses.append(training_step(model, optimizer, inputs, targets, config.sam_rho))
             scheduler.step()
-            losses.append(loss.item())
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
         if averaged is not None and epoch >= config.epochs - config.average_last:
             averaged.update_parameters(model)
@@ -341,6 +340,27 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
     print(f"best epoch {best['epoch']}: val AUC {best['auc']:.4f}")
     calibrate(config, best_path, val)
     return best_path
+
+
+def training_step(
+    model: EfficientNetLite0,
+    optimizer: torch.optim.Optimizer,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    sam_rho: float,
+) -> float:
+    """One optimiser step on a batch (sharpness-aware when ``sam_rho`` > 0); returns the loss."""
+
+    def loss_of_model() -> torch.Tensor:
+        return F.cross_entropy(model(images), labels)
+
+    if sam_rho > 0:
+        return sharpness_aware_step(model, optimizer, loss_of_model, sam_rho)
+    loss = loss_of_model()
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()  # type: ignore[no-untyped-call]
+    optimizer.step()
+    return float(loss.item())
 
 
 # Training is deterministic on one kind of machine, not across kinds: runs with these libraries at
