@@ -40,18 +40,18 @@ def sharpness_aware_step(
     optimizer.zero_grad(set_to_none=True)
     loss = loss_of_model()
     loss.backward()  # type: ignore[no-untyped-call]
-    params = [p for p in model.parameters() if p.grad is not None]
-    grad_norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params]))  # type: ignore[union-attr]
+    with_grad = [(p, p.grad) for p in model.parameters() if p.grad is not None]
+    grad_norm = torch.linalg.vector_norm(torch.stack([grad.norm() for _, grad in with_grad]))
     scale = rho / (float(grad_norm) + 1e-12)
     with torch.no_grad():
-        moves = [p.grad * scale for p in params]  # type: ignore[operator]
-        for param, move in zip(params, moves, strict=True):
+        moves = [(param, grad * scale) for param, grad in with_grad]
+        for param, move in moves:
             param.add_(move)
     optimizer.zero_grad(set_to_none=True)
     with running_stats_frozen(model):
         loss_of_model().backward()  # type: ignore[no-untyped-call]
     with torch.no_grad():
-        for param, move in zip(params, moves, strict=True):
+        for param, move in moves:
             param.sub_(move)
     optimizer.step()
     return float(loss.item())
