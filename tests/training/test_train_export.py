@@ -138,6 +138,24 @@ def test_changed_settings_refuse_to_resume(trained: TrainConfig) -> None:
         train(changed)
 
 
+def test_run_from_before_a_new_setting_resumes_with_its_default(
+    tiny_faces: tuple[Path, Path], tmp_path: Path
+) -> None:
+    config = config_for(tiny_faces, tmp_path / "run")
+    assert train(config, stop_after=1) is None
+    last = tmp_path / "run/last.pt"
+    state = torch.load(last, weights_only=False)
+    del state["config"]["sam_rho"], state["config"]["drop_path"]  # as stored before they existed
+    torch.save(state, last)
+    assert train(config) == config.out_dir / "best.pt"
+    assert torch.load(last, weights_only=False)["epoch"] == 1
+
+    state["config"]["from_a_newer_version"] = 1
+    torch.save(state, last)
+    with pytest.raises(SystemExit, match="other settings"):
+        train(config)
+
+
 def test_export_matches_torch_and_serves(trained: TrainConfig, astronaut: np.ndarray) -> None:
     onnx_path = export_run(trained, trained.out_dir / "best.pt")
     model = load_checkpoint(trained.out_dir / "best.pt")

@@ -228,6 +228,16 @@ def load_part(config: TrainConfig, part: str) -> tuple[FaceSet, FaceSet]:
     return load_faces(config, real_split, part), load_faces(config, fake_split, part)
 
 
+def same_settings(stored: dict[str, object], config: TrainConfig) -> bool:
+    """Whether a checkpoint's stored settings are ``config``'s. A setting added after the run
+    was started is missing from its record and takes its default, which keeps the behaviour
+    from before the setting existed; a setting this version does not know never matches."""
+    try:
+        return TrainConfig.from_json(stored) == config
+    except TypeError:
+        return False
+
+
 def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
     """Train (or resume) into ``config.out_dir``, then calibrate; returns the best checkpoint.
 
@@ -269,7 +279,7 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
     average_pending = averaged is not None  # its validation, once training has ended
     if last_path.is_file():
         state = torch.load(last_path, map_location="cpu", weights_only=False)
-        if state["config"] != config.to_json():
+        if not same_settings(state["config"], config):
             raise SystemExit(f"{last_path} was trained with other settings; use a new --out")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
