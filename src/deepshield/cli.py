@@ -113,6 +113,12 @@ def train(
             min=0.0, help="sharpness-aware minimisation radius (0.05 in its papers); 0: off"
         ),
     ] = 0.0,
+    sam_last: Annotated[
+        int,
+        typer.Option(
+            min=0, help="with --sam-rho: sharpness-aware steps in the last N epochs only; 0: all"
+        ),
+    ] = 0,
 ) -> None:
     """Train the detector (resumes from OUT/last.pt), calibrate it, and export it to ONNX."""
     _require_extra("train", *TRAIN_MODULES)
@@ -128,9 +134,14 @@ def train(
         threads=threads,
         average_last=average_last,
         sam_rho=sam_rho,
+        sam_last=sam_last,
     )
-    if average_last > epochs:
-        typer.echo("error: --average-last cannot exceed --epochs", err=True)
+    for option, value in (("--average-last", average_last), ("--sam-last", sam_last)):
+        if value > epochs:
+            typer.echo(f"error: {option} cannot exceed --epochs", err=True)
+            raise typer.Exit(2)
+    if sam_last and not sam_rho:
+        typer.echo("error: --sam-last needs a --sam-rho above 0", err=True)
         raise typer.Exit(2)
     for folder in (config.real_dir, config.fake_dir):
         if not folder.is_dir():

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from deepshield.training.sam import running_stats_frozen, sharpness_aware_step
+from deepshield.training.train import TrainConfig
 
 
 def small_model() -> nn.Sequential:
@@ -76,3 +80,15 @@ def test_step_counts_the_batch_once_in_running_statistics() -> None:
     sharpness_aware_step(model, optimizer, lambda: F.cross_entropy(model(images), labels), 0.05)
     torch.testing.assert_close(model[1].running_mean, once[1].running_mean)
     torch.testing.assert_close(model[1].running_var, once[1].running_var)
+
+
+@pytest.mark.parametrize(
+    ("sam_rho", "sam_last", "expected"),
+    [(0.05, 0, [0.05] * 4), (0.05, 1, [0.0, 0.0, 0.0, 0.05]), (0.0, 0, [0.0] * 4)],
+)
+def test_sharpness_aware_steps_fall_in_the_last_epochs_asked_for(
+    sam_rho: float, sam_last: int, expected: list[float]
+) -> None:
+    paths = Path("real"), Path("fake"), Path("run")
+    config = TrainConfig(*paths, epochs=4, sam_rho=sam_rho, sam_last=sam_last)
+    assert [config.sam_rho_at(epoch) for epoch in range(4)] == expected

@@ -18,6 +18,9 @@ runner = CliRunner()
         (["--epochs", "3", "--average-last", "4"], "--average-last cannot exceed --epochs"),
         (["--real-dir", "missing-folder"], "folder not found"),
         (["--sam-rho", "-0.1"], "--sam-rho"),
+        (["--epochs", "3", "--sam-rho", "0.05", "--sam-last", "4"], "--sam-last cannot exceed"),
+        (["--sam-last", "2"], "--sam-last needs a --sam-rho above 0"),
+        (["--sam-rho", "0.05", "--sam-last", "-1"], "--sam-last"),
     ],
 )
 def test_bad_options_exit_2_with_a_message(

@@ -132,6 +132,19 @@ def test_sharpness_aware_run_trains_resumes_and_takes_other_steps(
     assert not torch.allclose(state["model"]["_fc.weight"], plain["_fc.weight"], atol=1e-4)
 
 
+def test_sharpness_aware_last_epoch_only_starts_as_a_plain_run(
+    trained: TrainConfig, tiny_faces: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    config = replace(config_for(tiny_faces, tmp_path / "run"), sam_rho=0.05, sam_last=1)
+    assert train(config) == config.out_dir / "best.pt"
+    history = [json.loads(line) for line in (config.out_dir / "history.jsonl").open()]
+    plain = [json.loads(line) for line in (trained.out_dir / "history.jsonl").open()]
+    assert history[0]["train_loss"] == pytest.approx(plain[0]["train_loss"], rel=1e-4)  # plain
+    assert abs(history[1]["train_loss"] - plain[1]["train_loss"]) > 1e-3  # sharpness-aware
+
+
 def test_changed_settings_refuse_to_resume(trained: TrainConfig) -> None:
     changed = TrainConfig(**{**trained.__dict__, "lr": 0.1})
     with pytest.raises(SystemExit, match="other settings"):

@@ -63,6 +63,12 @@ class TrainConfig:
     val_draws: int = 4
     drop_path: float = 0.0  # stochastic depth, rising over the blocks (EfficientNet uses 0.2)
     sam_rho: float = 0.0  # sharpness-aware minimisation radius (training/sam.py); 0: plain steps
+    sam_last: int = 0  # with sam_rho: sharpness-aware steps in the last N epochs only; 0: in all
+
+    def sam_rho_at(self, epoch: int) -> float:
+        """The sharpness-aware radius of epoch ``epoch`` (0-based); 0 for plain steps."""
+        in_window = self.sam_last == 0 or epoch >= self.epochs - self.sam_last
+        return self.sam_rho if in_window else 0.0
 
     @classmethod
     def from_json(cls, stored: dict[str, object]) -> TrainConfig:
@@ -311,13 +317,14 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
     for epoch in range(start_epoch, end_epoch):
         rng = np.random.default_rng([config.seed, epoch])  # per-epoch stream: resume-exact data
         torch.manual_seed(config.seed * 1000 + epoch)
+        sam_rho = config.sam_rho_at(epoch)
         model.train()
         started, losses = time.perf_counter(), []
         batches = iterate_batches(entries, train_real, train_fake, rng, config.batch_entries, True)
         bar = tqdm(batches, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{config.epochs}")
         for images, labels in bar:
             inputs, targets = torch.from_numpy(images), torch.from_numpy(labels)
-            losses.append(training_step(model, optimizer, inputs, targets, config.sam_rho))
+            losses.append(training_step(model, optimizer, inputs, targets, sam_rho))
             scheduler.step()
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
         if averaged is not None and epoch >= config.epochs - config.average_last:
