@@ -139,8 +139,10 @@ def test_sharpness_aware_last_epoch_only_starts_as_a_plain_run(
 
     config = replace(config_for(tiny_faces, tmp_path / "run"), sam_rho=0.05, sam_last=1)
     assert train(config) == config.out_dir / "best.pt"
-    history = [json.loads(line) for line in (config.out_dir / "history.jsonl").open()]
-    plain = [json.loads(line) for line in (trained.out_dir / "history.jsonl").open()]
+    history, plain = (
+        [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+        for run in (config.out_dir, trained.out_dir)
+    )
     assert history[0]["train_loss"] == pytest.approx(plain[0]["train_loss"], rel=1e-4)  # plain
     assert abs(history[1]["train_loss"] - plain[1]["train_loss"]) > 1e-3  # sharpness-aware
 
@@ -158,7 +160,8 @@ def test_run_from_before_a_new_setting_resumes_with_its_default(
     assert train(config, stop_after=1) is None
     last = tmp_path / "run/last.pt"
     state = torch.load(last, weights_only=False)
-    del state["config"]["sam_rho"], state["config"]["drop_path"]  # as stored before they existed
+    for added_later in ("drop_path", "sam_rho", "sam_last"):
+        del state["config"][added_later]  # as stored before these settings existed
     torch.save(state, last)
     assert train(config) == config.out_dir / "best.pt"
     assert torch.load(last, weights_only=False)["epoch"] == 1
