@@ -15,7 +15,12 @@ import torch
 from deepshield.engine import WEIGHTS_DIR
 from deepshield.engine.classifier import MODEL_CARD_NAME, FaceClassifier
 from deepshield.engine.faces import create_detector, crop_face
-from deepshield.training.export import export_run, load_checkpoint, max_parity_error
+from deepshield.training.export import (
+    export_run,
+    load_checkpoint,
+    max_parity_error,
+    train_command,
+)
 from deepshield.training.model import fake_margin
 from deepshield.training.train import TrainConfig, train, training_environment
 from tests.fixtures.media_factory import write_image
@@ -145,6 +150,16 @@ def test_sharpness_aware_last_epoch_only_starts_as_a_plain_run(
     )
     assert history[0]["train_loss"] == pytest.approx(plain[0]["train_loss"], rel=1e-4)  # plain
     assert abs(history[1]["train_loss"] - plain[1]["train_loss"]) > 1e-3  # sharpness-aware
+
+
+def test_model_card_command_names_every_option_the_run_used() -> None:
+    paths = Path("real"), Path("fake"), Path("run")
+    assert train_command(TrainConfig(*paths)) == "deepshield train --epochs 16 --seed 1234 --ship"
+    sam = TrainConfig(*paths, average_last=5, sam_rho=0.05, sam_last=5)
+    assert train_command(sam) == (
+        "deepshield train --epochs 16 --seed 1234 --average-last 5 --sam-rho 0.05 --sam-last 5"
+        " --ship"
+    )
 
 
 def test_changed_settings_refuse_to_resume(trained: TrainConfig) -> None:

@@ -163,6 +163,20 @@ def export_run(config: TrainConfig, checkpoint: Path, ship: bool = False) -> Pat
     return onnx_path
 
 
+def train_command(config: TrainConfig) -> str:
+    """The `deepshield train` command line that reproduces ``config`` (options left at their
+    defaults are not written)."""
+    options = [f"--epochs {config.epochs}", f"--seed {config.seed}"]
+    for flag, value in (
+        ("--average-last", config.average_last),
+        ("--sam-rho", config.sam_rho),
+        ("--sam-last", config.sam_last),
+    ):
+        if value:
+            options.append(f"{flag} {value}")
+    return " ".join(["deepshield train", *options, "--ship"])
+
+
 def model_card(
     config: TrainConfig,
     checkpoint: Path,
@@ -211,9 +225,7 @@ def model_card(
             "averaged_epochs": int(state["best"].get("averaged_epochs", 0)),
             # library versions of the training run (None: checkpoint from before they were kept)
             "environment": state.get("environment"),
-            "command": f"deepshield train --epochs {config.epochs} --seed {config.seed}"
-            + (f" --average-last {config.average_last}" if config.average_last else "")
-            + " --ship",
+            "command": train_command(config),
         },
         "data": {
             "real": "FFHQ (NVIDIA), 600 images at 512x512: CC BY-NC-SA 4.0, non-commercial",
