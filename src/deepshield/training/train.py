@@ -65,9 +65,13 @@ class TrainConfig:
     sam_rho: float = 0.0  # sharpness-aware minimisation radius (training/sam.py); 0: plain steps
     sam_last: int = 0  # with sam_rho: sharpness-aware steps in the last N epochs only; 0: in all
 
+    def in_last_epochs(self, epoch: int, count: int) -> bool:
+        """Whether epoch ``epoch`` (0-based) is one of the run's last ``count``."""
+        return epoch >= self.epochs - count
+
     def sam_rho_at(self, epoch: int) -> float:
         """The sharpness-aware radius of epoch ``epoch`` (0-based); 0 for plain steps."""
-        in_window = self.sam_last == 0 or epoch >= self.epochs - self.sam_last
+        in_window = self.sam_last == 0 or self.in_last_epochs(epoch, self.sam_last)
         return self.sam_rho if in_window else 0.0
 
     @classmethod
@@ -327,7 +331,7 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
             losses.append(training_step(model, optimizer, inputs, targets, sam_rho))
             scheduler.step()
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
-        if averaged is not None and epoch >= config.epochs - config.average_last:
+        if averaged is not None and config.in_last_epochs(epoch, config.average_last):
             averaged.update_parameters(model)
         best = validate(
             model, val, best, config, started, epoch=epoch + 1, train_loss=float(np.mean(losses))
