@@ -97,10 +97,18 @@ class EfficientNetLite0(nn.Module):
     """Backbone + linear head. ``forward`` returns logits; ``forward_with_features`` also
     returns the last feature map, which the ONNX export exposes for class activation maps."""
 
-    def __init__(self, num_classes: int = 2, dropout: float = 0.2, drop_path: float = 0.0) -> None:
+    def __init__(
+        self,
+        num_classes: int = 2,
+        dropout: float = 0.2,
+        drop_path: float = 0.0,
+        channels_last: bool = True,
+    ) -> None:
         """``drop_path``: stochastic depth at the end of the network, rising linearly from 0 at the
         first (as in EfficientNet, which trains with 0.2); it has no weights, so checkpoints
-        load into a model built with any rate."""
+        load into a model built with any rate. ``channels_last``: the memory layout of weights and
+        activations; it changes only speed and rounding (no weights), so checkpoints load either
+        way."""
         super().__init__()
         self._conv_stem = nn.Conv2d(3, 32, 3, stride=2, padding=1, bias=False)
         self._bn0 = _bn(32)
@@ -124,12 +132,14 @@ class EfficientNetLite0(nn.Module):
         self._dropout = nn.Dropout(dropout)
         self._fc = nn.Linear(FEATURE_CHANNELS, num_classes)
         # Channels-last (NHWC) tensors take oneDNN's faster convolution kernels on the CPU: a
-        # training step took half the time of the NCHW default on 2 cores (benchmarks/RESULTS.md,
-        # session 15). Weights keep this layout through load_state_dict, which copies in place.
-        self.to(memory_format=torch.channels_last)
+        # training step took half the time of the NCHW default on 2 cores
+        # (benchmarks/training_step.py). Weights keep the layout through load_state_dict, which
+        # copies in place.
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.to(memory_format=self.memory_format)  # type: ignore[call-overload]  # untyped in torch
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.contiguous(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=self.memory_format)
         x = F.relu6(self._bn0(self._conv_stem(x)))
         x = self._blocks(x)
         features: torch.Tensor = F.relu6(self._bn1(self._conv_head(x)))

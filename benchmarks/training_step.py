@@ -1,0 +1,95 @@
+"""Seconds per training step and per validation batch of the detector model, with its weights
+and activations in the NCHW layout and in channels-last (NHWC), the layout training uses.
+
+Batches have the shape of training's (24 images of 224 px: 12 real/self-blended pairs) and
+validation's (64 images); the content does not change the time, so they are random. Each
+figure is the median over ``--steps`` steps, taken ``--repeats`` times in alternation, so that
+a noisy machine slows both layouts alike; the ratio is what to read.
+
+    python benchmarks/training_step.py [--repeats 3] [--steps 12] [--sam-rho 0.05]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+
+from deepshield.training.model import NUM_CLASSES, EfficientNetLite0
+from deepshield.training.train import training_step
+
+LAYOUTS = {"nchw": False, "channels-last": True}
+
+
+def step_seconds(channels_last: bool, steps: int, batch: int, sam_rho: float) -> float:
+    """Median seconds of one optimiser step on a fresh model in the given layout."""
+    torch.manual_seed(0)
+    model = EfficientNetLite0(num_classes=NUM_CLASSES, channels_last=channels_last)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=6e-4)
+    model.train()
+    images = torch.randn(batch, 3, 224, 224)
+    labels = torch.randint(0, NUM_CLASSES, (batch,))
+    training_step(model, optimizer, images, labels, sam_rho)  # warm-up: oneDNN picks kernels
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        training_step(model, optimizer, images, labels, sam_rho)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+@torch.no_grad()
+def forward_seconds(channels_last: bool, steps: int, batch: int) -> float:
+    """Median seconds of one inference forward pass (as validation runs it)."""
+    model = EfficientNetLite0(num_classes=NUM_CLASSES, channels_last=channels_last).eval()
+    images = torch.randn(batch, 3, 224, 224)
+    model(images)
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        model(images)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--sam-rho", type=float, default=0.0)
+    args = parser.parse_args()
+    results: dict[str, dict[str, list[float]]] = {
+        name: {"train_step_s": [], "val_batch_s": []} for name in LAYOUTS
+    }
+    for _ in range(args.repeats):
+        for name, channels_last in LAYOUTS.items():
+            results[name]["train_step_s"].append(
+                step_seconds(channels_last, args.steps, 24, args.sam_rho)
+            )
+            results[name]["val_batch_s"].append(forward_seconds(channels_last, args.steps, 64))
+    medians = {
+        name: {key: round(statistics.median(values), 3) for key, values in figures.items()}
+        for name, figures in results.items()
+    }
+    ratios = {
+        key: round(medians["nchw"][key] / medians["channels-last"][key], 2)
+        for key in ("train_step_s", "val_batch_s")
+    }
+    print(
+        json.dumps(
+            {
+                "threads": torch.get_num_threads(),
+                "sam_rho": args.sam_rho,
+                "median": medians,
+                "nchw_over_channels_last": ratios,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
