@@ -105,9 +105,9 @@ def test_memory_layout_changes_rounding_only() -> None:
     """The NCHW and channels-last models share checkpoints and agree up to rounding, in
     inference and in a training step's gradients; channels-last really is the layout used."""
     torch.manual_seed(0)
-    fast = EfficientNetLite0(num_classes=3)
+    fast = EfficientNetLite0(num_classes=3, channels_last=True)
     load_imagenet_backbone(fast)
-    plain = EfficientNetLite0(num_classes=3, channels_last=False)
+    plain = EfficientNetLite0(num_classes=3)  # NCHW, the default
     plain.load_state_dict(fast.state_dict(), strict=True)
     assert fast._conv_stem.weight.is_contiguous(memory_format=torch.channels_last)
     assert plain._conv_stem.weight.is_contiguous()

@@ -174,6 +174,8 @@ def train_command(config: TrainConfig) -> str:
     ):
         if value:
             options.append(f"{flag} {value}")
+    if config.channels_last:
+        options.append("--channels-last")
     return " ".join(["deepshield train", *options, "--ship"])
 
 

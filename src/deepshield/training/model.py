@@ -102,13 +102,13 @@ class EfficientNetLite0(nn.Module):
         num_classes: int = 2,
         dropout: float = 0.2,
         drop_path: float = 0.0,
-        channels_last: bool = True,
+        channels_last: bool = False,
     ) -> None:
         """``drop_path``: stochastic depth at the end of the network, rising linearly from 0 at the
         first (as in EfficientNet, which trains with 0.2); it has no weights, so checkpoints
         load into a model built with any rate. ``channels_last``: the memory layout of weights and
-        activations; it changes only speed and rounding (no weights), so checkpoints load either
-        way."""
+        activations (NHWC instead of NCHW); it changes only speed and rounding, so checkpoints
+        load either way."""
         super().__init__()
         self._conv_stem = nn.Conv2d(3, 32, 3, stride=2, padding=1, bias=False)
         self._bn0 = _bn(32)
@@ -132,9 +132,9 @@ class EfficientNetLite0(nn.Module):
         self._dropout = nn.Dropout(dropout)
         self._fc = nn.Linear(FEATURE_CHANNELS, num_classes)
         # Channels-last (NHWC) tensors take oneDNN's faster convolution kernels on the CPU: a
-        # training step took half the time of the NCHW default on 2 cores
-        # (benchmarks/training_step.py). Weights keep the layout through load_state_dict, which
-        # copies in place.
+        # training step took half the time of NCHW on 2 cores (benchmarks/training_step.py).
+        # NCHW stays the default, as the shipped model was trained in it and rounding differs.
+        # Weights keep the layout through load_state_dict, which copies in place.
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.to(memory_format=self.memory_format)  # type: ignore[call-overload]  # untyped in torch
 

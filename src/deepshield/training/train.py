@@ -64,6 +64,7 @@ class TrainConfig:
     drop_path: float = 0.0  # stochastic depth, rising over the blocks (EfficientNet uses 0.2)
     sam_rho: float = 0.0  # sharpness-aware minimisation radius (training/sam.py); 0: plain steps
     sam_last: int = 0  # with sam_rho: sharpness-aware steps in the last N epochs only; 0: in all
+    channels_last: bool = False  # NHWC layout: about twice as fast on a CPU, rounds differently
 
     def in_last_epochs(self, epoch: int, count: int) -> bool:
         """Whether epoch ``epoch`` (0-based) is one of the run's last ``count``."""
@@ -273,7 +274,9 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
             )
     val = build_eval_set(val_real, val_fake, config.seed + VAL_SBI_SEED_OFFSET, config.val_draws)
 
-    model = EfficientNetLite0(num_classes=NUM_CLASSES, drop_path=config.drop_path)
+    model = EfficientNetLite0(
+        num_classes=NUM_CLASSES, drop_path=config.drop_path, channels_last=config.channels_last
+    )
     load_imagenet_backbone(model)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
@@ -469,7 +472,7 @@ def validate(
 
 def calibrate(config: TrainConfig, checkpoint: Path, val: EvalSet) -> dict[str, object]:
     """Fit temperature and threshold on validation; stored beside the checkpoint."""
-    model = EfficientNetLite0(num_classes=NUM_CLASSES)
+    model = EfficientNetLite0(num_classes=NUM_CLASSES, channels_last=config.channels_last)
     model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=False)["model"])
     margins = predict_margins(model, val.images)
     temperature = fit_temperature(margins, val.labels, val.weights)
