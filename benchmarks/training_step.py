@@ -1,8 +1,9 @@
 """Seconds per training step and per validation batch of the detector model, with its weights
-and activations in the NCHW layout and in channels-last (NHWC), the layout training uses.
+and activations in the NCHW layout (the default) and in channels-last (NHWC, `deepshield train
+--channels-last`).
 
-Batches have the shape of training's (24 images of 224 px: 12 real/self-blended pairs) and
-validation's (64 images); the content does not change the time, so they are random. Each
+Batches have the shape of training's largest (24 images of 224 px: 12 real/self-blended pairs)
+and of validation's (64 images); the content does not change the time, so they are random. Each
 figure is the median over ``--steps`` steps, taken ``--repeats`` times in alternation, so that
 a noisy machine slows both layouts alike; the ratio is what to read.
 
@@ -15,6 +16,7 @@ import argparse
 import json
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 
@@ -22,6 +24,16 @@ from deepshield.training.model import NUM_CLASSES, EfficientNetLite0
 from deepshield.training.train import training_step
 
 LAYOUTS = {"nchw": False, "channels-last": True}
+
+
+def median_seconds(action: Callable[[], object], steps: int) -> float:
+    action()  # warm-up: oneDNN picks its kernels on the first call
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def step_seconds(channels_last: bool, steps: int, batch: int, sam_rho: float) -> float:
@@ -32,13 +44,7 @@ def step_seconds(channels_last: bool, steps: int, batch: int, sam_rho: float) ->
     model.train()
     images = torch.randn(batch, 3, 224, 224)
     labels = torch.randint(0, NUM_CLASSES, (batch,))
-    training_step(model, optimizer, images, labels, sam_rho)  # warm-up: oneDNN picks kernels
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        training_step(model, optimizer, images, labels, sam_rho)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return median_seconds(lambda: training_step(model, optimizer, images, labels, sam_rho), steps)
 
 
 @torch.no_grad()
@@ -46,13 +52,7 @@ def forward_seconds(channels_last: bool, steps: int, batch: int) -> float:
     """Median seconds of one inference forward pass (as validation runs it)."""
     model = EfficientNetLite0(num_classes=NUM_CLASSES, channels_last=channels_last).eval()
     images = torch.randn(batch, 3, 224, 224)
-    model(images)
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        model(images)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return median_seconds(lambda: model(images), steps)
 
 
 def main() -> None:
