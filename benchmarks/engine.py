@@ -13,27 +13,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_clips import make_clip, make_photo  # noqa: E402
+from timing import median_seconds  # noqa: E402
 
 from deepshield.config import Settings  # noqa: E402
 from deepshield.engine.analyze import Analyzer  # noqa: E402
 from deepshield.engine.video import sample_video_frames  # noqa: E402
-
-
-def median_seconds(action: Callable[[], object], repeats: int) -> float:
-    action()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def crops_per_second(analyzer: Analyzer, repeats: int) -> float:

@@ -15,25 +15,18 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
-from collections.abc import Callable
+import sys
+from pathlib import Path
 
 import torch
 
-from deepshield.training.model import NUM_CLASSES, EfficientNetLite0
-from deepshield.training.train import training_step
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import median_seconds  # noqa: E402
+
+from deepshield.training.model import NUM_CLASSES, EfficientNetLite0  # noqa: E402
+from deepshield.training.train import training_step  # noqa: E402
 
 LAYOUTS = {"nchw": False, "channels-last": True}
-
-
-def median_seconds(action: Callable[[], object], steps: int) -> float:
-    action()  # warm-up: oneDNN picks its kernels on the first call
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def step_seconds(channels_last: bool, steps: int, batch: int, sam_rho: float) -> float:
