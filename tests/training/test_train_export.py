@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -47,6 +49,11 @@ def tiny_faces(
     return root / "real", root / "fake"
 
 
+def read_history(run: Path) -> list[dict[str, Any]]:
+    """The records of ``run``'s history.jsonl, one per validation."""
+    return [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+
+
 def config_for(faces: tuple[Path, Path], out: Path) -> TrainConfig:
     return TrainConfig(
         real_dir=faces[0], fake_dir=faces[1], out_dir=out, epochs=2, batch_entries=4, threads=2
@@ -65,11 +72,9 @@ def test_resumed_run_equals_uninterrupted_run(
 ) -> None:  # type: ignore[no-untyped-def]
     config = config_for(tiny_faces, tmp_path / "run")
     assert train(config, stop_after=1) is None
-    assert len((tmp_path / "run/history.jsonl").read_text().splitlines()) == 1
+    assert len(read_history(config.out_dir)) == 1
     assert train(config) == config.out_dir / "best.pt"  # resumes at epoch 2
-    history = [
-        json.loads(line) for line in (tmp_path / "run/history.jsonl").read_text().splitlines()
-    ]
+    history = read_history(config.out_dir)
     assert [h["epoch"] for h in history] == [1, 2]
     resumed = torch.load(tmp_path / "run/last.pt", weights_only=False)["model"]
     straight = torch.load(trained.out_dir / "last.pt", weights_only=False)["model"]
@@ -78,9 +83,7 @@ def test_resumed_run_equals_uninterrupted_run(
 
 
 def test_history_and_calibration_are_recorded(trained: TrainConfig) -> None:
-    history = [
-        json.loads(line) for line in (trained.out_dir / "history.jsonl").read_text().splitlines()
-    ]
+    history = read_history(trained.out_dir)
     assert len(history) == 2
     assert all(0.0 <= h["val_auc"]["all"] <= 1.0 and h["train_loss"] > 0 for h in history)
     calibration = json.loads((trained.out_dir / "calibration.json").read_text())
@@ -91,8 +94,6 @@ def test_history_and_calibration_are_recorded(trained: TrainConfig) -> None:
 def test_mean_weights_of_the_last_epochs_are_validated_and_can_win(
     tiny_faces: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    from dataclasses import replace
-
     config = replace(config_for(tiny_faces, tmp_path / "run"), epochs=3, average_last=2)
     assert train(config, stop_after=2) is None  # the average survives a resume
     after_2 = torch.load(tmp_path / "run/last.pt", weights_only=False)["model"]
@@ -104,9 +105,7 @@ def test_mean_weights_of_the_last_epochs_are_validated_and_can_win(
         if tensor.is_floating_point() and "running" not in name:  # BN statistics: recomputed
             mean = (after_2[name] + tensor) / 2
             assert torch.allclose(averaged[f"module.{name}"], mean, atol=1e-6), name
-    history = [
-        json.loads(line) for line in (tmp_path / "run/history.jsonl").read_text().splitlines()
-    ]
+    history = read_history(config.out_dir)
     assert [(h["epoch"], h.get("averaged_epochs")) for h in history] == [
         (1, None),
         (2, None),
@@ -119,14 +118,12 @@ def test_mean_weights_of_the_last_epochs_are_validated_and_can_win(
     winner = max(history, key=lambda h: (h["val_auc"]["all"], -h["val_loss"]))
     assert best.get("averaged_epochs") == winner.get("averaged_epochs")
     assert train(config) == config.out_dir / "best.pt"  # a finished run is not validated again
-    assert len((tmp_path / "run/history.jsonl").read_text().splitlines()) == 4
+    assert len(read_history(config.out_dir)) == 4
 
 
 def test_sharpness_aware_run_trains_resumes_and_takes_other_steps(
     trained: TrainConfig, tiny_faces: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    from dataclasses import replace
-
     config = replace(config_for(tiny_faces, tmp_path / "run"), sam_rho=0.05)
     assert train(config, stop_after=1) is None
     assert train(config) == config.out_dir / "best.pt"
@@ -140,14 +137,9 @@ def test_sharpness_aware_run_trains_resumes_and_takes_other_steps(
 def test_sharpness_aware_last_epoch_only_starts_as_a_plain_run(
     trained: TrainConfig, tiny_faces: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    from dataclasses import replace
-
     config = replace(config_for(tiny_faces, tmp_path / "run"), sam_rho=0.05, sam_last=1)
     assert train(config) == config.out_dir / "best.pt"
-    history, plain = (
-        [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
-        for run in (config.out_dir, trained.out_dir)
-    )
+    history, plain = read_history(config.out_dir), read_history(trained.out_dir)
     assert history[0]["train_loss"] == pytest.approx(plain[0]["train_loss"], rel=1e-4)  # plain
     assert abs(history[1]["train_loss"] - plain[1]["train_loss"]) > 1e-3  # sharpness-aware
 
@@ -167,14 +159,9 @@ def test_channels_last_run_trains_the_same_recipe_and_exports(
 ) -> None:
     """The NHWC layout changes rounding only: the first epoch's loss is the NCHW run's within
     1% (0.12% here), the checkpoint exports within 1e-4 of torch and its card names the option."""
-    from dataclasses import replace
-
     config = replace(config_for(tiny_faces, tmp_path / "run"), channels_last=True)
     assert train(config) == config.out_dir / "best.pt"
-    history, plain = (
-        [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
-        for run in (config.out_dir, trained.out_dir)
-    )
+    history, plain = read_history(config.out_dir), read_history(trained.out_dir)
     assert history[0]["train_loss"] == pytest.approx(plain[0]["train_loss"], rel=1e-2)
     assert torch.load(config.out_dir / "last.pt", weights_only=False)["config"]["channels_last"]
     onnx_path = export_run(config, config.out_dir / "best.pt")
