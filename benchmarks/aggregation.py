@@ -3,11 +3,11 @@
 Builds pseudo-videos from the TEST split of the shared faces: each real face, its self-blended
 fake (one blend per video, as a face swap is consistent over time) and each StyleGAN2 face
 become K frames that differ by camera-like jitter (shift, scale, brightness, JPEG quality).
-Every frame is scored by the shipped classifier; each aggregation method turns a video's frame
-scores into one score. Reports video-level ROC AUC, accuracy at the model card's threshold and
-ECE per method.
+Every frame is scored by the shipped classifier (or ``--model``); each aggregation method
+turns a video's frame scores into one score. Reports video-level ROC AUC, accuracy at the model
+card's threshold and ECE per method.
 
-    python benchmarks/aggregation.py [--data ../shared/data/faces] [--frames 16]
+    python benchmarks/aggregation.py [--data ../shared/data/faces] [--frames 16] [--model M.onnx]
 """
 
 from __future__ import annotations
@@ -44,8 +44,10 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--model", type=Path, help="an ONNX model with its card beside it")
     args = parser.parse_args()
-    config = split_config(args.data)
+    classifier = FaceClassifier(args.model)
+    config = split_config(args.data, input_size=classifier.input_size)
     reals, fakes = load_part(config, "test")
     rng = np.random.default_rng(args.seed + TEST_SBI_SEED_OFFSET)
     videos: list[tuple[str, int, np.ndarray]] = []  # source, label, first frame
@@ -53,7 +55,6 @@ def main() -> None:
         videos.append(("real", 0, crop))
         videos.append(("self-blended", 1, self_blend(crop, marks, rng).fake))
     videos.extend(("stylegan2", 1, crop) for crop in fakes.crops)
-    classifier = FaceClassifier()
     frame_scores = []
     for _, _, still in videos:
         frames = np.stack([jitter(still, rng) for _ in range(args.frames)])
@@ -78,6 +79,7 @@ def main() -> None:
     print(
         json.dumps(
             {
+                "model_version": classifier.card.model_version,
                 "videos": len(videos),
                 "frames_per_video": args.frames,
                 "frame_level_auc": round(frame_level.auc, 4),
