@@ -25,7 +25,7 @@ from deepshield.engine.classifier import FaceClassifier
 from deepshield.training.data import jpeg_round_trip
 from deepshield.training.metrics import compute_metrics
 from deepshield.training.sbi import self_blend
-from deepshield.training.train import TEST_SBI_SEED_OFFSET, load_part
+from deepshield.training.train import TEST_SBI_SEED_OFFSET, TrainConfig, load_part
 
 
 def jitter(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -39,17 +39,12 @@ def jitter(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return jpeg_round_trip(moved, int(rng.integers(70, 96)))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--frames", type=int, default=16)
-    parser.add_argument("--seed", type=int, default=1234)
-    parser.add_argument("--model", type=Path, help="an ONNX model with its card beside it")
-    args = parser.parse_args()
-    classifier = FaceClassifier(args.model)
-    config = split_config(args.data, input_size=classifier.input_size)
+def pseudo_video_report(
+    classifier: FaceClassifier, config: TrainConfig, frames: int, seed: int
+) -> dict[str, object]:
+    """Video-level figures of every aggregation method over the test split's pseudo-videos."""
     reals, fakes = load_part(config, "test")
-    rng = np.random.default_rng(args.seed + TEST_SBI_SEED_OFFSET)
+    rng = np.random.default_rng(seed + TEST_SBI_SEED_OFFSET)
     videos: list[tuple[str, int, np.ndarray]] = []  # source, label, first frame
     for crop, marks in zip(reals.crops, reals.landmarks, strict=True):
         videos.append(("real", 0, crop))
@@ -57,8 +52,8 @@ def main() -> None:
     videos.extend(("stylegan2", 1, crop) for crop in fakes.crops)
     frame_scores = []
     for _, _, still in videos:
-        frames = np.stack([jitter(still, rng) for _ in range(args.frames)])
-        frame_scores.append(classifier.predict(frames).p_fake)
+        shown = np.stack([jitter(still, rng) for _ in range(frames)])
+        frame_scores.append(classifier.predict(shown).p_fake)
     labels = np.array([label for _, label, _ in videos])
     sources = np.array([source for source, _, _ in videos])
     report = {}
@@ -74,20 +69,27 @@ def main() -> None:
         row.update(auc=overall.auc, accuracy=overall.accuracy, ece=overall.ece)
         report[name] = {k: round(v, 4) for k, v in row.items()}
     frame_level = compute_metrics(
-        np.repeat(labels, args.frames), np.concatenate(frame_scores), classifier.threshold
+        np.repeat(labels, frames), np.concatenate(frame_scores), classifier.threshold
     )
-    print(
-        json.dumps(
-            {
-                "model_version": classifier.card.model_version,
-                "videos": len(videos),
-                "frames_per_video": args.frames,
-                "frame_level_auc": round(frame_level.auc, 4),
-                "methods": report,
-            },
-            indent=2,
-        )
-    )
+    return {
+        "model_version": classifier.card.model_version,
+        "videos": len(videos),
+        "frames_per_video": frames,
+        "frame_level_auc": round(frame_level.auc, 4),
+        "methods": report,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--frames", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--model", type=Path, help="an ONNX model with its card beside it")
+    args = parser.parse_args()
+    classifier = FaceClassifier(args.model)
+    config = split_config(args.data, input_size=classifier.input_size)
+    print(json.dumps(pseudo_video_report(classifier, config, args.frames, args.seed), indent=2))
 
 
 if __name__ == "__main__":
