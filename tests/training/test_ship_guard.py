@@ -1,0 +1,40 @@
+"""benchmarks/ship_guard.py: the robustness guard that can stop a validation winner."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
+from ship_guard import GuardFigures, guard_failures  # noqa: E402
+
+SHIPPED = GuardFigures(jpeg_real_over_threshold=0.21, pseudo_video_ece=0.052)
+
+
+@pytest.mark.parametrize(
+    "candidate",
+    [
+        GuardFigures(0.17, 0.055),  # fewer false alarms, ECE within 0.01
+        GuardFigures(0.26, 0.062),  # both rises exactly at their margins
+        SHIPPED,
+    ],
+)
+def test_candidates_within_the_margins_pass(candidate: GuardFigures) -> None:
+    assert guard_failures(SHIPPED, candidate) == []
+
+
+def test_more_false_alarms_on_compressed_faces_stop_a_candidate() -> None:
+    # session 16's validation winner: 36.7% of real JPEG 70 crops over its threshold
+    failures = guard_failures(SHIPPED, GuardFigures(0.367, 0.052))
+    assert len(failures) == 1 and "JPEG 70: 36.7% against 21.0%" in failures[0]
+
+
+def test_worse_video_calibration_stops_a_candidate() -> None:
+    failures = guard_failures(SHIPPED, GuardFigures(0.21, 0.0621))
+    assert len(failures) == 1 and failures[0].startswith("pseudo-video ECE: 0.062")
+
+
+def test_every_failed_guard_is_named() -> None:
+    assert len(guard_failures(SHIPPED, GuardFigures(0.367, 0.076))) == 2
