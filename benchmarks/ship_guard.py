@@ -64,7 +64,8 @@ def guard_failures(shipped: GuardFigures, candidate: GuardFigures) -> list[str]:
 
 def measure(classifier: FaceClassifier, data: Path) -> GuardFigures:
     config = split_config(data, input_size=classifier.input_size)
-    jpeg = test_split_under_jpeg(config, classifier, [JPEG_QUALITY])[1]
+    rows = test_split_under_jpeg(config, classifier, [JPEG_QUALITY])  # as they are, then JPEG
+    jpeg = next(row for row in rows if row["jpeg_quality"] == JPEG_QUALITY)
     video = pseudo_video_report(classifier, config, VIDEO_FRAMES, VIDEO_SEED)
     methods = video["methods"]
     assert isinstance(methods, dict)
