@@ -27,6 +27,9 @@ from deepshield.training.metrics import compute_metrics
 from deepshield.training.sbi import self_blend
 from deepshield.training.train import TEST_SBI_SEED_OFFSET, TrainConfig, load_part
 
+FRAMES = 16  # frames per pseudo-video
+SEED = 1234  # of the blends and the jitter
+
 
 def jitter(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     size = image.shape[0]
@@ -83,8 +86,8 @@ def pseudo_video_report(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--frames", type=int, default=16)
-    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--frames", type=int, default=FRAMES)
+    parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--model", type=Path, help="an ONNX model with its card beside it")
     args = parser.parse_args()
     classifier = FaceClassifier(args.model)

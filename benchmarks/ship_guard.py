@@ -26,7 +26,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from aggregation import pseudo_video_report
+from aggregation import FRAMES, SEED, pseudo_video_report
 from jpeg_robustness import test_split_under_jpeg
 from shared_data import DEFAULT_DATA, split_config
 
@@ -36,8 +36,6 @@ from deepshield.engine.classifier import FaceClassifier
 JPEG_QUALITY = 70
 MAX_FALSE_ALARM_RISE = 0.05
 MAX_VIDEO_ECE_RISE = 0.01
-VIDEO_FRAMES = 16
-VIDEO_SEED = 1234
 
 
 @dataclass(frozen=True)
@@ -66,7 +64,7 @@ def measure(classifier: FaceClassifier, data: Path) -> GuardFigures:
     config = split_config(data, input_size=classifier.input_size)
     rows = test_split_under_jpeg(config, classifier, [JPEG_QUALITY])  # as they are, then JPEG
     jpeg = next(row for row in rows if row["jpeg_quality"] == JPEG_QUALITY)
-    video = pseudo_video_report(classifier, config, VIDEO_FRAMES, VIDEO_SEED)
+    video = pseudo_video_report(classifier, config, FRAMES, SEED)
     methods = video["methods"]
     assert isinstance(methods, dict)
     return GuardFigures(
