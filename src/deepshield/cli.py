@@ -127,6 +127,12 @@ def train(
             "differently, so it trains another model than the NCHW default",
         ),
     ] = False,
+    label_smoothing: Annotated[
+        float,
+        typer.Option(
+            min=0.0, max=0.5, help="share of each training label spread over the classes; 0: off"
+        ),
+    ] = 0.0,
 ) -> None:
     """Train the detector (resumes from OUT/last.pt), calibrate it, and export it to ONNX."""
     _require_extra("train", *TRAIN_MODULES)
@@ -144,6 +150,7 @@ def train(
         sam_rho=sam_rho,
         sam_last=sam_last,
         channels_last=channels_last,
+        label_smoothing=label_smoothing,
     )
     for option, value in (("--average-last", average_last), ("--sam-last", sam_last)):
         if value > epochs:

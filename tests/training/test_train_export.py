@@ -144,13 +144,28 @@ def test_sharpness_aware_last_epoch_only_starts_as_a_plain_run(
     assert abs(history[1]["train_loss"] - plain[1]["train_loss"]) > 1e-3  # sharpness-aware
 
 
+def test_label_smoothing_trains_towards_softer_targets(
+    trained: TrainConfig, tiny_faces: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Smoothed targets cannot be met as closely as one-hot ones, so the same first epoch ends
+    with a higher training loss and other weights."""
+    config = replace(config_for(tiny_faces, tmp_path / "run"), label_smoothing=0.1)
+    assert train(config, stop_after=1) is None
+    smoothed, plain = read_history(config.out_dir)[0], read_history(trained.out_dir)[0]
+    assert smoothed["train_loss"] > plain["train_loss"] + 0.01
+    state = torch.load(config.out_dir / "last.pt", weights_only=False)
+    assert state["config"]["label_smoothing"] == 0.1
+
+
 def test_model_card_command_names_every_option_the_run_used() -> None:
     paths = Path("real"), Path("fake"), Path("run")
     assert train_command(TrainConfig(*paths)) == "deepshield train --epochs 16 --seed 1234 --ship"
-    sam = TrainConfig(*paths, average_last=5, sam_rho=0.05, sam_last=5, channels_last=True)
+    sam = TrainConfig(
+        *paths, average_last=5, sam_rho=0.05, sam_last=5, channels_last=True, label_smoothing=0.1
+    )
     assert train_command(sam) == (
         "deepshield train --epochs 16 --seed 1234 --average-last 5 --sam-rho 0.05 --sam-last 5"
-        " --channels-last --ship"
+        " --label-smoothing 0.1 --channels-last --ship"
     )
 
 
@@ -184,7 +199,7 @@ def test_run_from_before_a_new_setting_resumes_with_its_default(
     assert train(config, stop_after=1) is None
     last = tmp_path / "run/last.pt"
     state = torch.load(last, weights_only=False)
-    for added_later in ("drop_path", "sam_rho", "sam_last", "channels_last"):
+    for added_later in ("drop_path", "sam_rho", "sam_last", "channels_last", "label_smoothing"):
         del state["config"][added_later]  # as stored before these settings existed
     torch.save(state, last)
     assert train(config) == config.out_dir / "best.pt"
@@ -251,7 +266,7 @@ def test_constraints_pin_what_the_shipped_model_was_trained_with() -> None:
         assert shipped_with[library].split("+")[0] == pins[library], library  # 2.13.0+cpu
 
 
-def test_train_command_passes_channels_last_to_the_run(
+def test_train_command_passes_layout_and_label_smoothing_to_the_run(
     tiny_faces: tuple[Path, Path], tmp_path: Path
 ) -> None:
     from typer.testing import CliRunner
@@ -261,6 +276,10 @@ def test_train_command_passes_channels_last_to_the_run(
     real, fake = (str(folder) for folder in tiny_faces)
     out = tmp_path / "run"
     args = ["train", "--real-dir", real, "--fake-dir", fake, "--out", str(out), "--epochs", "2"]
-    result = CliRunner().invoke(app, [*args, "--stop-after", "1", "--channels-last"])
+    options = ["--stop-after", "1", "--channels-last", "--label-smoothing", "0.1"]
+    result = CliRunner().invoke(app, [*args, *options])
     assert result.exit_code == 0, result.output
-    assert torch.load(out / "last.pt", weights_only=False)["config"]["channels_last"] is True
+    stored = torch.load(out / "last.pt", weights_only=False)["config"]
+    assert stored["channels_last"] is True and stored["label_smoothing"] == 0.1
+    refused = CliRunner().invoke(app, [*args, "--label-smoothing", "0.9"])
+    assert refused.exit_code == 2 and "label-smoothing" in refused.output

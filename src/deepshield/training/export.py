@@ -171,6 +171,7 @@ def train_command(config: TrainConfig) -> str:
         ("--average-last", config.average_last),
         ("--sam-rho", config.sam_rho),
         ("--sam-last", config.sam_last),
+        ("--label-smoothing", config.label_smoothing),
     ):
         if value:
             options.append(f"{flag} {value}")

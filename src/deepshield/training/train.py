@@ -65,6 +65,8 @@ class TrainConfig:
     sam_rho: float = 0.0  # sharpness-aware minimisation radius (training/sam.py); 0: plain steps
     sam_last: int = 0  # with sam_rho: sharpness-aware steps in the last N epochs only; 0: in all
     channels_last: bool = False  # NHWC layout: about twice as fast on a CPU, rounds differently
+    # share of each target spread evenly over the classes (Szegedy et al. 2016); 0: hard labels
+    label_smoothing: float = 0.0
 
     def in_last_epochs(self, epoch: int, count: int) -> bool:
         """Whether epoch ``epoch`` (0-based) is one of the run's last ``count``."""
@@ -331,7 +333,9 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
         bar = tqdm(batches, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{config.epochs}")
         for images, labels in bar:
             inputs, targets = torch.from_numpy(images), torch.from_numpy(labels)
-            losses.append(training_step(model, optimizer, inputs, targets, sam_rho))
+            losses.append(
+                training_step(model, optimizer, inputs, targets, sam_rho, config.label_smoothing)
+            )
             scheduler.step()
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
         if averaged is not None and config.in_last_epochs(epoch, config.average_last):
@@ -372,11 +376,13 @@ def training_step(
     images: torch.Tensor,
     labels: torch.Tensor,
     sam_rho: float,
+    label_smoothing: float = 0.0,
 ) -> float:
-    """One optimiser step on a batch (sharpness-aware when ``sam_rho`` > 0); returns the loss."""
+    """One optimiser step on a batch (sharpness-aware when ``sam_rho`` > 0); returns the loss
+    (against the smoothed targets when ``label_smoothing`` > 0)."""
 
     def loss_of_model() -> torch.Tensor:
-        return F.cross_entropy(model(images), labels)
+        return F.cross_entropy(model(images), labels, label_smoothing=label_smoothing)
 
     if sam_rho > 0:
         return sharpness_aware_step(model, optimizer, loss_of_model, sam_rho)
