@@ -138,7 +138,7 @@ def train(
     ] = "adamw",
     lr: Annotated[
         float | None,
-        typer.Option(help="peak learning rate, above 0 [default: 6e-4 AdamW, 0.01 SGD]"),
+        typer.Option(help="peak learning rate, above 0 (default 6e-4 with AdamW, 0.01 with SGD)"),
     ] = None,
 ) -> None:
     """Train the detector (resumes from OUT/last.pt), calibrate it, and export it to ONNX."""

@@ -333,6 +333,8 @@ def test_train_command_gives_each_optimiser_its_learning_rate(
         assert result.exit_code == 0, result.output
         stored = torch.load(out / "last.pt", weights_only=False)["config"]
         assert (stored["optimizer"], stored["lr"]) == expected
+    shown = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "200"})
+    assert "(default 6e-4 with AdamW, 0.01 with SGD)" in shown.output  # not eaten as markup
     for bad in (["--optimizer", "adam"], ["--lr", "0"]):
         refused = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "bad"), *bad])
         assert refused.exit_code == 2 and bad[0] in refused.output
