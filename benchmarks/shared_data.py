@@ -9,7 +9,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # imported when needed: it brings torch, which face_detectors.py does without
     from deepshield.training.train import TrainConfig
 
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared/data/faces"
+REPOSITORY = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPOSITORY.parent / "shared/data/faces"
+# training's default --out from the repository root; fixed here so that a benchmark run from
+# another folder reuses that cache and writes nothing outside the ignored /runs/
+CROP_CACHE_RUN = REPOSITORY / "runs/lite0"
 
 
 def split_config(data: Path, seed: int = 1234, **settings: int) -> TrainConfig:
@@ -20,7 +24,7 @@ def split_config(data: Path, seed: int = 1234, **settings: int) -> TrainConfig:
     return TrainConfig(
         real_dir=data / "real-ffhq",
         fake_dir=data / "fake-stylegan2",
-        out_dir=Path("runs/lite0"),
+        out_dir=CROP_CACHE_RUN,
         seed=seed,
         **settings,  # type: ignore[arg-type]
     )

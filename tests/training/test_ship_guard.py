@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
+from shared_data import split_config  # noqa: E402
 from ship_guard import GuardFigures, guard_failures  # noqa: E402
 
 SHIPPED = GuardFigures(jpeg_real_over_threshold=0.21, pseudo_video_ece=0.052)
@@ -38,3 +39,13 @@ def test_worse_video_calibration_stops_a_candidate() -> None:
 
 def test_every_failed_guard_is_named() -> None:
     assert len(guard_failures(SHIPPED, GuardFigures(0.367, 0.076))) == 2
+
+
+def test_benchmarks_cache_crops_in_the_repository_runs_folder_from_any_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run from benchmarks/ (or anywhere), the guard once wrote its crop cache to ./runs/lite0,
+    outside the ignored /runs/; it now always uses the repository's, as training does."""
+    monkeypatch.chdir(tmp_path)
+    config = split_config(tmp_path / "faces")
+    assert config.out_dir == Path(__file__).resolve().parents[2] / "runs/lite0"
