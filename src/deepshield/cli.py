@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from deepshield.training.optimisers import DEFAULT_LR, Optimiser
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -134,7 +136,7 @@ def train(
         ),
     ] = 0.0,
     optimizer: Annotated[
-        Literal["adamw", "sgd"], typer.Option(help="AdamW, or SGD with Nesterov momentum")
+        Optimiser, typer.Option(help="AdamW, or SGD with Nesterov momentum")
     ] = "adamw",
     lr: Annotated[
         float | None,
@@ -143,7 +145,7 @@ def train(
 ) -> None:
     """Train the detector (resumes from OUT/last.pt), calibrate it, and export it to ONNX."""
     _require_extra("train", *TRAIN_MODULES)
-    from deepshield.training.train import DEFAULT_LR, TrainConfig
+    from deepshield.training.train import TrainConfig
     from deepshield.training.train import train as run_training
 
     config = TrainConfig(

@@ -33,9 +33,8 @@ from deepshield.engine.classifier import (
 from deepshield.training.data import MEAN, STD
 from deepshield.training.metrics import compute_metrics
 from deepshield.training.model import CLASS_NAMES, NUM_CLASSES, EfficientNetLite0
+from deepshield.training.optimisers import DEFAULT_LR, OPTIMISER_NAMES
 from deepshield.training.train import (
-    DEFAULT_LR,
-    OPTIMISER_NAMES,
     TEST_SBI_SEED_OFFSET,
     TrainConfig,
     build_eval_set,

@@ -8,7 +8,7 @@ import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal, cast
+from typing import cast
 
 import numpy as np
 import torch
@@ -36,20 +36,12 @@ from deepshield.training.model import (
     fake_margin,
     load_imagenet_backbone,
 )
+from deepshield.training.optimisers import DEFAULT_LR, SGD_MOMENTUM, Optimiser
 from deepshield.training.sam import sharpness_aware_step
 from deepshield.training.sbi import self_blend
 
 VAL_SBI_SEED_OFFSET = 10_000
 TEST_SBI_SEED_OFFSET = 20_000
-
-Optimiser = Literal["adamw", "sgd"]
-# one-cycle peak learning rate of each: AdamW's chosen by the GPU sweeps (benchmarks/RESULTS.md);
-# SGD's the common 0.01 for fine-tuning at a batch of about 24 images, not tuned here
-DEFAULT_LR: dict[str, float] = {"adamw": 6e-4, "sgd": 1e-2}
-# Nesterov momentum; only its start: the one-cycle schedule then swings it from 0.95 down to 0.85
-# and back against the learning rate, as it does AdamW's beta1
-SGD_MOMENTUM = 0.9
-OPTIMISER_NAMES = {"adamw": "AdamW", "sgd": "SGD with Nesterov momentum"}  # for model cards
 
 
 @dataclass
