@@ -145,6 +145,7 @@ def train(
 ) -> None:
     """Train the detector (resumes from OUT/last.pt), calibrate it, and export it to ONNX."""
     _require_extra("train", *TRAIN_MODULES)
+    from deepshield.training.allocator import keep_freed_memory
     from deepshield.training.train import TrainConfig
     from deepshield.training.train import train as run_training
 
@@ -177,6 +178,7 @@ def train(
         if not folder.is_dir():
             typer.echo(f"error: folder not found: {folder}", err=True)
             raise typer.Exit(2)
+    keep_freed_memory()  # a third faster on 2 cores, the same numbers (training/allocator.py)
     best = run_training(config, stop_after=stop_after)
     if best is None:
         return
