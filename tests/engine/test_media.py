@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from deepshield.engine import errors
 from deepshield.engine.media import is_lossless_image, load_image
@@ -93,4 +94,32 @@ def test_pixel_limit_is_configurable(tmp_path: Path, astronaut: np.ndarray) -> N
     path = write_image(tmp_path / "a.png", astronaut)
     with pytest.raises(errors.MediaError) as caught:
         load_image(path, max_pixels=512 * 511)
+    assert caught.value.code == errors.IMAGE_TOO_LARGE
+
+
+@pytest.mark.parametrize("side", [9_000, 10_000, 30_000])  # under, inside, over Pillow's band
+def test_size_limit_leaves_warning_filters_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, side: int
+) -> None:
+    """Images load in job threads beside the web server's: swapping the process's warning
+    filters there undid FastAPI's own suppression in another thread, a race that once failed
+    a request. Every size band is refused without touching the filters: our limit (50 M
+    pixels), Pillow's warning band (89-179 M) and its hard limit."""
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("load_image swapped the warning filters")
+
+    path = write_png_bomb(tmp_path / "big.png", side, side)
+    monkeypatch.setattr("warnings.catch_warnings", forbidden)
+    with pytest.raises(errors.MediaError) as caught:
+        load_image(path)
+    assert caught.value.code == errors.IMAGE_TOO_LARGE
+
+
+def test_pillow_warning_band_is_refused_where_warnings_only_print(tmp_path: Path) -> None:
+    """Outside the test suite's error filter Pillow only warns at 100 M pixels: our limit
+    refuses the image all the same."""
+    path = write_png_bomb(tmp_path / "big.png", 10_000, 10_000)
+    with pytest.warns(Image.DecompressionBombWarning), pytest.raises(errors.MediaError) as caught:
+        load_image(path)
     assert caught.value.code == errors.IMAGE_TOO_LARGE
