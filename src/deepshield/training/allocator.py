@@ -3,8 +3,8 @@ operating system.
 
 glibc's malloc serves each block above its mmap threshold (32 MiB at most) with a fresh ``mmap``
 and unmaps it on ``free``. A training step allocates gigabytes of activations and gradients in
-such blocks, so every step the kernel maps and zeroes them again, page by page: 650 000 page
-faults and 2.7 s of system time a step on 2 cores (``python benchmarks/training_allocator.py``).
+such blocks, so every step the kernel maps and zeroes them again, page by page: 650 000-750 000
+page faults and 2.7 s of system time a step on 2 cores (``benchmarks/training_allocator.py``).
 Served from the heap, and with the heap never trimmed, the pages stay mapped. The process keeps
 its peak memory (about 0.5 GiB more resident); numbers computed are unchanged, as only where
 blocks lie changes.
