@@ -29,20 +29,14 @@ ARMS = ("glibc-default", "keep-freed-memory")
 def measure(keep: bool, steps: int, channels_last: bool) -> dict[str, object]:
     """One process's figures (median step seconds; user and system seconds, minor page faults
     per step; peak resident memory in MiB) and a digest of the weights the steps left."""
-    import torch
+    from training_step import training_setup  # brings torch, which the parent does without
 
     from deepshield.training.allocator import keep_freed_memory
-    from deepshield.training.model import NUM_CLASSES, EfficientNetLite0
     from deepshield.training.train import training_step
 
     if keep and not keep_freed_memory():
         raise SystemExit("this C library is not glibc: nothing to compare")
-    torch.manual_seed(0)
-    model = EfficientNetLite0(num_classes=NUM_CLASSES, channels_last=channels_last)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=6e-4)
-    model.train()
-    images = torch.randn(24, 3, 224, 224)
-    labels = torch.randint(0, NUM_CLASSES, (24,))
+    model, optimizer, images, labels = training_setup(channels_last, batch=24)
     training_step(model, optimizer, images, labels, 0.0)  # warm-up: oneDNN picks its kernels
     before = resource.getrusage(resource.RUSAGE_SELF)
     times = []

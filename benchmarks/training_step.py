@@ -24,19 +24,29 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from timing import median_seconds  # noqa: E402
 
 from deepshield.training.model import NUM_CLASSES, EfficientNetLite0  # noqa: E402
+from deepshield.training.optimisers import DEFAULT_LR  # noqa: E402
 from deepshield.training.train import training_step  # noqa: E402
 
 LAYOUTS = {"nchw": False, "channels-last": True}
 
 
-def step_seconds(channels_last: bool, steps: int, batch: int, sam_rho: float) -> float:
-    """Median seconds of one optimiser step on a fresh model in the given layout."""
+def training_setup(
+    channels_last: bool, batch: int
+) -> tuple[EfficientNetLite0, torch.optim.Optimizer, torch.Tensor, torch.Tensor]:
+    """A fresh model (seed 0) in training mode in the given layout, its AdamW optimiser at the
+    default learning rate, and one random batch of images and labels."""
     torch.manual_seed(0)
     model = EfficientNetLite0(num_classes=NUM_CLASSES, channels_last=channels_last)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=6e-4)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=DEFAULT_LR["adamw"])
     model.train()
     images = torch.randn(batch, 3, 224, 224)
     labels = torch.randint(0, NUM_CLASSES, (batch,))
+    return model, optimizer, images, labels
+
+
+def step_seconds(channels_last: bool, steps: int, batch: int, sam_rho: float) -> float:
+    """Median seconds of one optimiser step on a fresh model in the given layout."""
+    model, optimizer, images, labels = training_setup(channels_last, batch)
     return median_seconds(lambda: training_step(model, optimizer, images, labels, sam_rho), steps)
 
 
