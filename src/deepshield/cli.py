@@ -135,6 +135,14 @@ def train(
             min=0.0, max=0.5, help="share of each training label spread over the classes; 0: off"
         ),
     ] = 0.0,
+    occlusion: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="share of training samples with one random rectangle occluded; 0: off",
+        ),
+    ] = 0.0,
     optimizer: Annotated[
         Optimiser, typer.Option(help="AdamW, or SGD with Nesterov momentum")
     ] = "adamw",
@@ -161,6 +169,7 @@ def train(
         sam_last=sam_last,
         channels_last=channels_last,
         label_smoothing=label_smoothing,
+        occlusion=occlusion,
         optimizer=optimizer,
         lr=DEFAULT_LR[optimizer] if lr is None else lr,
     )

