@@ -63,6 +63,58 @@ def test_pair_reframing_and_degradation_are_shared() -> None:
     assert seen_changed == 20  # reframing always zooms or shifts a little
 
 
+def test_occlusion_is_one_rectangle_of_one_colour_the_same_in_every_image() -> None:
+    from deepshield.training.data import OCCLUDER_SIDE, occlude
+
+    rng = np.random.default_rng(0)
+    face = rng.integers(0, 256, (100, 120, 3), dtype=np.uint8)
+    blend = face.copy()
+    blend[30:70, 40:80] //= 2  # the pair differs, as a face and its blend do
+    unchanged_face, unchanged_blend = face.copy(), blend.copy()
+    for seed in range(20):
+        occluded = occlude([face, blend], np.random.default_rng(seed))
+        changed = [
+            np.any(out != image, axis=2) for out, image in zip(occluded, [face, blend], strict=True)
+        ]
+        rows, columns = np.nonzero(changed[0] | changed[1])
+        top, bottom, left, right = rows.min(), rows.max() + 1, columns.min(), columns.max() + 1
+        for out in occluded:  # the same box in both, filled with one colour
+            box = out[top:bottom, left:right].reshape(-1, 3)
+            assert (box == box[0]).all()
+            assert np.array_equal(box[0], occluded[0][top, left])
+        low, high = OCCLUDER_SIDE
+        assert int(100 * low) - 1 <= bottom - top <= int(100 * high)
+        assert int(120 * low) - 1 <= right - left <= int(120 * high)
+        outside = np.ones((100, 120), bool)
+        outside[top:bottom, left:right] = False
+        assert np.array_equal(occluded[0][outside], face[outside])
+        assert np.array_equal(occluded[1][outside], blend[outside])
+    assert np.array_equal(face, unchanged_face) and np.array_equal(blend, unchanged_blend)
+
+
+def test_occlusion_share_is_the_one_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    real_occlude = data_module.occlude
+
+    def counting(images: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+        calls.append(len(images))
+        return real_occlude(images, rng)
+
+    monkeypatch.setattr(data_module, "occlude", counting)
+    image = np.random.default_rng(0).integers(0, 256, (48, 48, 3), dtype=np.uint8)
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        a, b = augment_together([image, image.copy()], rng, occlusion=0.5)
+        assert np.array_equal(a, b)
+    assert 70 <= len(calls) <= 130 and set(calls) == {2}  # about half, on both images at once
+    calls.clear()
+    for share in (0.0, 1.0):
+        for _ in range(20):
+            augment_together([image], rng, occlusion=share)
+        assert len(calls) == (20 if share else 0)
+        calls.clear()
+
+
 def test_retouching_smooths_skin_and_keeps_edges(monkeypatch: pytest.MonkeyPatch) -> None:
     from deepshield.training.data import degrade
 

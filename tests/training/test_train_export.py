@@ -160,6 +160,22 @@ def test_label_smoothing_trains_towards_softer_targets(
     assert card["training"]["config"]["label_smoothing"] == 0.1
 
 
+def test_occlusion_changes_the_training_batches_and_is_named_in_the_model_card(
+    trained: TrainConfig, tiny_faces: tuple[Path, Path], tmp_path: Path
+) -> None:
+    config = replace(config_for(tiny_faces, tmp_path / "run"), occlusion=1.0)
+    assert train(config) == config.out_dir / "best.pt"
+    occluded, plain = read_history(config.out_dir)[0], read_history(trained.out_dir)[0]
+    assert abs(occluded["train_loss"] - plain["train_loss"]) > 1e-4
+    onnx_path = export_run(config, config.out_dir / "best.pt")
+    card = json.loads(onnx_path.with_suffix(".json").read_text())
+    assert (
+        "retouching, flip, colour, JPEG, occlusion of 1.0 of the samples;"
+        in (card["training"]["recipe"])
+    )
+    assert "--occlusion 1.0 --ship" in card["training"]["command"]
+
+
 def test_sgd_run_trains_resumes_and_exports_with_its_optimiser_named(
     trained: TrainConfig, tiny_faces: tuple[Path, Path], tmp_path: Path
 ) -> None:
@@ -186,6 +202,10 @@ def test_model_card_command_names_every_option_the_run_used() -> None:
     assert train_command(sam) == (
         "deepshield train --epochs 16 --seed 1234 --average-last 5 --sam-rho 0.05 --sam-last 5"
         " --label-smoothing 0.1 --channels-last --ship"
+    )
+    occluded = TrainConfig(*paths, average_last=5, occlusion=0.5)
+    assert train_command(occluded) == (
+        "deepshield train --epochs 16 --seed 1234 --average-last 5 --occlusion 0.5 --ship"
     )
     sgd = TrainConfig(*paths, optimizer="sgd", lr=0.01)
     assert train_command(sgd) == "deepshield train --epochs 16 --seed 1234 --optimizer sgd --ship"
@@ -299,7 +319,7 @@ def test_constraints_pin_what_the_shipped_model_was_trained_with() -> None:
         assert shipped_with[library].split("+")[0] == pins[library], library  # 2.13.0+cpu
 
 
-def test_train_command_passes_layout_and_label_smoothing_to_the_run(
+def test_train_command_passes_layout_label_smoothing_and_occlusion_to_the_run(
     tiny_faces: tuple[Path, Path], tmp_path: Path
 ) -> None:
     from typer.testing import CliRunner
@@ -310,12 +330,14 @@ def test_train_command_passes_layout_and_label_smoothing_to_the_run(
     out = tmp_path / "run"
     args = ["train", "--real-dir", real, "--fake-dir", fake, "--out", str(out), "--epochs", "2"]
     options = ["--stop-after", "1", "--channels-last", "--label-smoothing", "0.1"]
-    result = CliRunner().invoke(app, [*args, *options])
+    result = CliRunner().invoke(app, [*args, *options, "--occlusion", "0.5"])
     assert result.exit_code == 0, result.output
     stored = torch.load(out / "last.pt", weights_only=False)["config"]
     assert stored["channels_last"] is True and stored["label_smoothing"] == 0.1
-    refused = CliRunner().invoke(app, [*args, "--label-smoothing", "0.9"])
-    assert refused.exit_code == 2 and "label-smoothing" in refused.output
+    assert stored["occlusion"] == 0.5
+    for option, bad in (("--label-smoothing", "0.9"), ("--occlusion", "1.5")):
+        refused = CliRunner().invoke(app, [*args, option, bad])
+        assert refused.exit_code == 2 and option.lstrip("-") in refused.output
 
 
 def test_train_command_gives_each_optimiser_its_learning_rate(
