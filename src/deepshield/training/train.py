@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import platform
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import cast
@@ -325,15 +326,22 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
     end_epoch = (
         config.epochs if stop_after is None else min(config.epochs, start_epoch + stop_after)
     )
-    for epoch in range(start_epoch, end_epoch):
-        rng = np.random.default_rng([config.seed, epoch])  # per-epoch stream: resume-exact data
+
+    def epoch_batches(epoch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The shuffled, augmented training batches of ``epoch`` (0-based; ``config.epochs`` for
+        the batch-norm pass of the mean weights), with torch seeded for it too: per-epoch
+        streams, so a resumed run sees the data of an uninterrupted one."""
+        rng = np.random.default_rng([config.seed, epoch])
         torch.manual_seed(config.seed * 1000 + epoch)
+        return iterate_batches(
+            entries, train_real, train_fake, rng, config.batch_entries, True, config.occlusion
+        )
+
+    for epoch in range(start_epoch, end_epoch):
+        batches = epoch_batches(epoch)
         sam_rho = config.sam_rho_at(epoch)
         model.train()
         started, losses = time.perf_counter(), []
-        batches = iterate_batches(
-            entries, train_real, train_fake, rng, config.batch_entries, True, config.occlusion
-        )
         bar = tqdm(batches, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{config.epochs}")
         for images, labels in bar:
             inputs, targets = torch.from_numpy(images), torch.from_numpy(labels)
@@ -354,11 +362,7 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
     if averaged is not None and average_pending:
         # batch-norm statistics of the mean weights, from one pass over the training data
         started = time.perf_counter()
-        rng = np.random.default_rng([config.seed, config.epochs])
-        torch.manual_seed(config.seed * 1000 + config.epochs)
-        batches = iterate_batches(
-            entries, train_real, train_fake, rng, config.batch_entries, True, config.occlusion
-        )
+        batches = epoch_batches(config.epochs)
         update_bn((torch.from_numpy(images) for images, _ in batches), averaged)
         mean_model = cast(EfficientNetLite0, averaged.module)
         best = validate(
