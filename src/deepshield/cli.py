@@ -143,6 +143,15 @@ def train(
             help="share of training samples with one random rectangle occluded; 0: off",
         ),
     ] = 0.0,
+    colour_shift: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="probability of a strong RGB shift, and of a strong brightness-contrast "
+            "change, in each training sample; 0: off",
+        ),
+    ] = 0.0,
     optimizer: Annotated[
         Optimiser, typer.Option(help="AdamW, or SGD with Nesterov momentum")
     ] = "adamw",
@@ -170,6 +179,7 @@ def train(
         channels_last=channels_last,
         label_smoothing=label_smoothing,
         occlusion=occlusion,
+        colour_shift=colour_shift,
         optimizer=optimizer,
         lr=DEFAULT_LR[optimizer] if lr is None else lr,
     )

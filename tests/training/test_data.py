@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from deepshield.training import data as data_module
-from deepshield.training.data import augment_together, jpeg_round_trip, split_files
+from deepshield.training.data import (
+    ExtraAugmentation,
+    augment_together,
+    jpeg_round_trip,
+    split_files,
+)
 from deepshield.training.face_crops import FaceSet
 from deepshield.training.sbi import OPACITIES
 
@@ -104,13 +109,13 @@ def test_occlusion_share_is_the_one_asked_for(monkeypatch: pytest.MonkeyPatch) -
     image = np.random.default_rng(0).integers(0, 256, (48, 48, 3), dtype=np.uint8)
     rng = np.random.default_rng(1)
     for _ in range(200):
-        a, b = augment_together([image, image.copy()], rng, occlusion=0.5)
+        a, b = augment_together([image, image.copy()], rng, ExtraAugmentation(occlusion=0.5))
         assert np.array_equal(a, b)
     assert 70 <= len(calls) <= 130 and set(calls) == {2}  # about half, on both images at once
     calls.clear()
     for share in (0.0, 1.0):
         for _ in range(20):
-            augment_together([image], rng, occlusion=share)
+            augment_together([image], rng, ExtraAugmentation(occlusion=share))
         assert len(calls) == (20 if share else 0)
         calls.clear()
 

@@ -178,6 +178,7 @@ def train_command(config: TrainConfig) -> str:
         ("--sam-last", config.sam_last),
         ("--label-smoothing", config.label_smoothing),
         ("--occlusion", config.occlusion),
+        ("--colour-shift", config.colour_shift),
     ):
         if value:
             options.append(f"{flag} {value}")
@@ -227,6 +228,12 @@ def model_card(
             "augmentation shared by a face and its blend: reframing, resampling, blur, "
             "retouching, flip, colour, JPEG"
             + (f", occlusion of {config.occlusion} of the samples" if config.occlusion else "")
+            + (
+                f", strong RGB shift and brightness-contrast each with probability "
+                f"{config.colour_shift}"
+                if config.colour_shift
+                else ""
+            )
             + f"; {OPTIMISER_NAMES[config.optimizer]}, one-cycle LR "
             f"(peak {config.lr}), cross-entropy"
             + (f" with label smoothing {config.label_smoothing}" if config.label_smoothing else "")

@@ -22,6 +22,7 @@ from deepshield.training.calibrate import choose_threshold, fake_probability, fi
 from deepshield.training.data import (
     LABEL_FAKE,
     LABEL_REAL,
+    ExtraAugmentation,
     Split,
     iterate_batches,
     list_images,
@@ -70,12 +71,16 @@ class TrainConfig:
     # share of each target spread evenly over the classes (Szegedy et al. 2016); 0: hard labels
     label_smoothing: float = 0.0
     occlusion: float = 0.0  # share of training samples with one rectangle occluded (data.occlude)
+    colour_shift: float = 0.0  # probability of each strong colour change (data.shift_colours)
     # weight decay is decoupled in AdamW (Loshchilov & Hutter 2019), added to the gradient in SGD
     optimizer: Optimiser = "adamw"
 
     def in_last_epochs(self, epoch: int, count: int) -> bool:
         """Whether epoch ``epoch`` (0-based) is one of the run's last ``count``."""
         return epoch >= self.epochs - count
+
+    def extra_augmentation(self) -> ExtraAugmentation:
+        return ExtraAugmentation(occlusion=self.occlusion, colour_shift=self.colour_shift)
 
     def sam_rho_at(self, epoch: int) -> float:
         """The sharpness-aware radius of epoch ``epoch`` (0-based); 0 for plain steps."""
@@ -327,6 +332,8 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
         config.epochs if stop_after is None else min(config.epochs, start_epoch + stop_after)
     )
 
+    extra_augmentation = config.extra_augmentation()
+
     def epoch_batches(epoch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """The shuffled, augmented training batches of ``epoch`` (0-based; ``config.epochs`` for
         the batch-norm pass of the mean weights), with torch seeded for it too: per-epoch
@@ -334,7 +341,7 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
         rng = np.random.default_rng([config.seed, epoch])
         torch.manual_seed(config.seed * 1000 + epoch)
         return iterate_batches(
-            entries, train_real, train_fake, rng, config.batch_entries, True, config.occlusion
+            entries, train_real, train_fake, rng, config.batch_entries, True, extra_augmentation
         )
 
     for epoch in range(start_epoch, end_epoch):
