@@ -120,6 +120,55 @@ def test_occlusion_share_is_the_one_asked_for(monkeypatch: pytest.MonkeyPatch) -
         calls.clear()
 
 
+def test_strong_colour_change_is_one_affine_change_per_channel_shared_by_every_image() -> None:
+    from deepshield.training.data import RGB_SHIFT, STRONG_CONTRAST, shift_colours
+
+    rng = np.random.default_rng(0)
+    face = rng.integers(40, 216, (32, 32, 3), dtype=np.uint8)
+    blend = face.copy()
+    blend[8:24, 8:24] //= 2  # the pair differs, as a face and its blend do
+    unchanged_face, unchanged_blend = face.copy(), blend.copy()
+    for seed in range(10):
+        shifted = shift_colours([face, blend], np.random.default_rng(seed), 1.0)
+        inputs = np.stack([face, blend]).reshape(-1, 3).astype(np.float64)
+        outputs = np.stack(shifted).reshape(-1, 3).astype(np.float64)
+        gains, offsets = [], []
+        for channel in range(3):
+            x, y = inputs[:, channel], outputs[:, channel]
+            inside = (y > 0) & (y < 255)  # not clipped
+            gain, offset = np.polyfit(x[inside], y[inside], 1)
+            assert np.abs(gain * x[inside] + offset - y[inside]).max() < 1.01  # uint8 truncation
+            gains.append(gain)
+            offsets.append(offset)
+        assert np.ptp(gains) < 0.01  # one contrast for all channels
+        assert STRONG_CONTRAST[0] - 0.01 <= gains[0] <= STRONG_CONTRAST[1] + 0.01
+        # one brightness for all channels, plus a shift of each channel
+        spread = np.ptp(np.array(offsets) / gains[0])
+        assert 0.5 < spread <= 2 * RGB_SHIFT + 1
+    assert np.array_equal(face, unchanged_face) and np.array_equal(blend, unchanged_blend)
+
+
+def test_strong_colour_change_comes_at_the_share_asked_for_and_costs_nothing_when_off() -> None:
+    from deepshield.training.data import shift_colours
+
+    image = np.full((8, 8, 3), 128, np.uint8)
+    rng = np.random.default_rng(2)
+    changed = sum(
+        not np.array_equal(shift_colours([image], rng, 0.3)[0], image) for _ in range(400)
+    )
+    assert 0.41 * 400 <= changed <= 0.61 * 400  # 1 - 0.7 * 0.7 = 0.51 of the samples
+    assert not any(np.array_equal(shift_colours([image], rng, 1.0)[0], image) for _ in range(20))
+    # off, the augmentation draws the random numbers of the recipe without it
+    plain_rng, off_rng = np.random.default_rng(5), np.random.default_rng(5)
+    plain = augment_together([image], plain_rng)[0]
+    off = augment_together([image], off_rng, ExtraAugmentation(colour_shift=0.0))[0]
+    assert np.array_equal(plain, off)
+    assert plain_rng.bit_generator.state == off_rng.bit_generator.state
+    on_rng = np.random.default_rng(5)
+    augment_together([image], on_rng, ExtraAugmentation(colour_shift=0.3))
+    assert on_rng.bit_generator.state != plain_rng.bit_generator.state
+
+
 def test_retouching_smooths_skin_and_keeps_edges(monkeypatch: pytest.MonkeyPatch) -> None:
     from deepshield.training.data import degrade
 
