@@ -152,6 +152,14 @@ def train(
             "change, in each training sample; 0: off",
         ),
     ] = 0.0,
+    focal_gamma: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=5.0,
+            help="focal loss: weight each sample's cross-entropy by (1 - p_true)^G; 0: off",
+        ),
+    ] = 0.0,
     optimizer: Annotated[
         Optimiser, typer.Option(help="AdamW, or SGD with Nesterov momentum")
     ] = "adamw",
@@ -180,6 +188,7 @@ def train(
         label_smoothing=label_smoothing,
         occlusion=occlusion,
         colour_shift=colour_shift,
+        focal_gamma=focal_gamma,
         optimizer=optimizer,
         lr=DEFAULT_LR[optimizer] if lr is None else lr,
     )

@@ -17,6 +17,7 @@ import torch
 from deepshield.engine import WEIGHTS_DIR
 from deepshield.engine.classifier import MODEL_CARD_NAME, FaceClassifier
 from deepshield.engine.faces import create_detector, crop_face
+from deepshield.training.data import ExtraAugmentation
 from deepshield.training.export import (
     export_run,
     load_checkpoint,
@@ -160,20 +161,24 @@ def test_label_smoothing_trains_towards_softer_targets(
     assert card["training"]["config"]["label_smoothing"] == 0.1
 
 
-def test_occlusion_changes_the_training_batches_and_is_named_in_the_model_card(
+def test_extra_augmentation_and_focal_loss_change_the_run_and_are_named_in_the_model_card(
     trained: TrainConfig, tiny_faces: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    config = replace(config_for(tiny_faces, tmp_path / "run"), occlusion=1.0)
+    extra = {"occlusion": 1.0, "colour_shift": 0.3, "focal_gamma": 2.0}
+    config = replace(config_for(tiny_faces, tmp_path / "run"), **extra)
+    assert config.extra_augmentation() == ExtraAugmentation(occlusion=1.0, colour_shift=0.3)
     assert train(config) == config.out_dir / "best.pt"
     occluded, plain = read_history(config.out_dir)[0], read_history(trained.out_dir)[0]
     assert abs(occluded["train_loss"] - plain["train_loss"]) > 1e-4
     onnx_path = export_run(config, config.out_dir / "best.pt")
     card = json.loads(onnx_path.with_suffix(".json").read_text())
     assert (
-        "retouching, flip, colour, JPEG, occlusion of 1.0 of the samples;"
-        in (card["training"]["recipe"])
+        "retouching, flip, colour, JPEG, occlusion of 1.0 of the samples, strong RGB shift and "
+        "brightness-contrast each with probability 0.3;" in (card["training"]["recipe"])
     )
-    assert "--occlusion 1.0 --ship" in card["training"]["command"]
+    assert "cross-entropy, focal (gamma 2.0);" in card["training"]["recipe"]
+    command = "--occlusion 1.0 --colour-shift 0.3 --focal-gamma 2.0 --ship"
+    assert command in card["training"]["command"]
 
 
 def test_sgd_run_trains_resumes_and_exports_with_its_optimiser_named(
@@ -206,6 +211,14 @@ def test_model_card_command_names_every_option_the_run_used() -> None:
     occluded = TrainConfig(*paths, average_last=5, occlusion=0.5)
     assert train_command(occluded) == (
         "deepshield train --epochs 16 --seed 1234 --average-last 5 --occlusion 0.5 --ship"
+    )
+    recoloured = TrainConfig(*paths, average_last=5, colour_shift=0.3)
+    assert train_command(recoloured) == (
+        "deepshield train --epochs 16 --seed 1234 --average-last 5 --colour-shift 0.3 --ship"
+    )
+    focal = TrainConfig(*paths, focal_gamma=2.0)
+    assert train_command(focal) == (
+        "deepshield train --epochs 16 --seed 1234 --focal-gamma 2.0 --ship"
     )
     sgd = TrainConfig(*paths, optimizer="sgd", lr=0.01)
     assert train_command(sgd) == "deepshield train --epochs 16 --seed 1234 --optimizer sgd --ship"
@@ -319,7 +332,7 @@ def test_constraints_pin_what_the_shipped_model_was_trained_with() -> None:
         assert shipped_with[library].split("+")[0] == pins[library], library  # 2.13.0+cpu
 
 
-def test_train_command_passes_layout_label_smoothing_and_occlusion_to_the_run(
+def test_train_command_passes_layout_label_smoothing_and_extra_augmentation_to_the_run(
     tiny_faces: tuple[Path, Path], tmp_path: Path
 ) -> None:
     from typer.testing import CliRunner
@@ -330,12 +343,20 @@ def test_train_command_passes_layout_label_smoothing_and_occlusion_to_the_run(
     out = tmp_path / "run"
     args = ["train", "--real-dir", real, "--fake-dir", fake, "--out", str(out), "--epochs", "2"]
     options = ["--stop-after", "1", "--channels-last", "--label-smoothing", "0.1"]
-    result = CliRunner().invoke(app, [*args, *options, "--occlusion", "0.5"])
+    extra = ["--occlusion", "0.5", "--colour-shift", "0.3", "--focal-gamma", "2"]
+    result = CliRunner().invoke(app, [*args, *options, *extra])
     assert result.exit_code == 0, result.output
     stored = torch.load(out / "last.pt", weights_only=False)["config"]
     assert stored["channels_last"] is True and stored["label_smoothing"] == 0.1
-    assert stored["occlusion"] == 0.5
-    for option, bad in (("--label-smoothing", "0.9"), ("--occlusion", "1.5")):
+    assert stored["occlusion"] == 0.5 and stored["colour_shift"] == 0.3
+    assert stored["focal_gamma"] == 2.0
+    refusals = (
+        ("--label-smoothing", "0.9"),
+        ("--occlusion", "1.5"),
+        ("--colour-shift", "-0.1"),
+        ("--focal-gamma", "6"),
+    )
+    for option, bad in refusals:
         refused = CliRunner().invoke(app, [*args, option, bad])
         assert refused.exit_code == 2 and option.lstrip("-") in refused.output
 

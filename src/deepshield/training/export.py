@@ -179,6 +179,7 @@ def train_command(config: TrainConfig) -> str:
         ("--label-smoothing", config.label_smoothing),
         ("--occlusion", config.occlusion),
         ("--colour-shift", config.colour_shift),
+        ("--focal-gamma", config.focal_gamma),
     ):
         if value:
             options.append(f"{flag} {value}")
@@ -237,6 +238,7 @@ def model_card(
             + f"; {OPTIMISER_NAMES[config.optimizer]}, one-cycle LR "
             f"(peak {config.lr}), cross-entropy"
             + (f" with label smoothing {config.label_smoothing}" if config.label_smoothing else "")
+            + (f", focal (gamma {config.focal_gamma})" if config.focal_gamma else "")
             + "; the best epoch, or the mean weights of the last epochs (SWA, batch-norm "
             "statistics recomputed), by validation AUC",
             "config": config.to_json(),

@@ -70,6 +70,9 @@ class TrainConfig:
     channels_last: bool = False  # NHWC layout: about twice as fast on a CPU, rounds differently
     # share of each target spread evenly over the classes (Szegedy et al. 2016); 0: hard labels
     label_smoothing: float = 0.0
+    # focal loss (Lin et al. 2017): each sample's cross-entropy weighted by (1 - p_true)^gamma,
+    # so the hard samples (faint blends, odd-looking real faces) count more; 0: plain
+    focal_gamma: float = 0.0
     occlusion: float = 0.0  # share of training samples with one rectangle occluded (data.occlude)
     colour_shift: float = 0.0  # probability of each strong colour change (data.shift_colours)
     # weight decay is decoupled in AdamW (Loshchilov & Hutter 2019), added to the gradient in SGD
@@ -353,7 +356,15 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
         for images, labels in bar:
             inputs, targets = torch.from_numpy(images), torch.from_numpy(labels)
             losses.append(
-                training_step(model, optimizer, inputs, targets, sam_rho, config.label_smoothing)
+                training_step(
+                    model,
+                    optimizer,
+                    inputs,
+                    targets,
+                    sam_rho,
+                    config.label_smoothing,
+                    config.focal_gamma,
+                )
             )
             scheduler.step()
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
@@ -399,6 +410,18 @@ def make_optimizer(model: EfficientNetLite0, config: TrainConfig) -> torch.optim
     return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
 
+def classification_loss(
+    logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float, focal_gamma: float
+) -> torch.Tensor:
+    """Mean cross-entropy (against smoothed targets when ``label_smoothing`` > 0); with
+    ``focal_gamma`` > 0 each sample's term is weighted by (1 - p_true) ** ``focal_gamma``."""
+    if not focal_gamma:  # torch's own reduction, as every run before focal loss
+        return F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
+    per_sample = F.cross_entropy(logits, labels, label_smoothing=label_smoothing, reduction="none")
+    p_true = logits.softmax(dim=1).gather(1, labels[:, None])[:, 0]
+    return ((1 - p_true) ** focal_gamma * per_sample).mean()
+
+
 def training_step(
     model: EfficientNetLite0,
     optimizer: torch.optim.Optimizer,
@@ -406,12 +429,13 @@ def training_step(
     labels: torch.Tensor,
     sam_rho: float,
     label_smoothing: float = 0.0,
+    focal_gamma: float = 0.0,
 ) -> float:
     """One optimiser step on a batch (sharpness-aware when ``sam_rho`` > 0); returns the loss
-    (against the smoothed targets when ``label_smoothing`` > 0)."""
+    (``classification_loss``)."""
 
     def loss_of_model() -> torch.Tensor:
-        return F.cross_entropy(model(images), labels, label_smoothing=label_smoothing)
+        return classification_loss(model(images), labels, label_smoothing, focal_gamma)
 
     if sam_rho > 0:
         return sharpness_aware_step(model, optimizer, loss_of_model, sam_rho)
