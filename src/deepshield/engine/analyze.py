@@ -36,6 +36,7 @@ from deepshield.engine.faces import (
     crop_face,
     select_faces,
 )
+from deepshield.engine.jpeg_traces import has_jpeg_traces
 from deepshield.engine.media import is_lossless_image, load_image, sniff_kind
 from deepshield.engine.prefetch import prefetch
 from deepshield.engine.tracking import FaceTracker
@@ -145,9 +146,13 @@ class Analyzer:
             "file_size_bytes": path.stat().st_size,
         }
         video: OpenVideo | None = None
+        lossless, once_compressed = False, False
         if kind == "image":
             image = load_image(path)
             media.update(width=image.shape[1], height=image.shape[0])
+            # a lossless file may hold pixels that were JPEG once: judged as compressed then
+            once_compressed = is_lossless_image(path) and has_jpeg_traces(image)
+            lossless = is_lossless_image(path) and not once_compressed
             frames: Generator[Frame] = (frame for frame in [Frame(0, 0.0, image)])
             expected = 1
         else:
@@ -183,7 +188,6 @@ class Analyzer:
             FrameScore(d.frame_index, d.timestamp_ms, d.person_id, float(p), d.bbox)
             for d, p in zip(detections, predictions.p_fake, strict=True)
         ]
-        lossless = kind == "image" and is_lossless_image(path)
         min_face_px = MIN_JUDGED_FACE_PX_LOSSLESS if lossless else MIN_JUDGED_FACE_PX_COMPRESSED
         verdict = aggregate(
             scores,
@@ -195,6 +199,12 @@ class Analyzer:
         report("explainability", 88.0)
         top = self._explain(scores, classified.kept_crops(), predictions.cams, k, artifacts_dir)
         warnings = []
+        if once_compressed:
+            warnings.append(
+                "the image is stored losslessly but shows the 8x8 block grid of an earlier JPEG "
+                f"compression: judged as compressed media (faces under {min_face_px} px are "
+                "scored but not judged)"
+            )
         if kind == "video" and frames_sampled < expected:
             warnings.append(
                 f"only {frames_sampled} distinct frames could be sampled (asked for {expected})"
