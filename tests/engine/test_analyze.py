@@ -145,6 +145,22 @@ def test_small_faces_are_scored_but_not_judged(
     assert as_jpeg.low_confidence_reason == "faces_too_small"
 
 
+def test_a_png_once_jpeg_is_judged_as_compressed_media(
+    analyzer: Analyzer, astronaut: np.ndarray, tmp_path: Path
+) -> None:
+    # the 95 px face judged in the PNG of the photo (above) is too small once the same PNG
+    # holds pixels decoded from a JPEG: a conversion keeps JPEG's blocks
+    ok, encoded = cv2.imencode(".jpg", astronaut[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 70])
+    decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR)[..., ::-1]
+    converted = analyzer.analyze(write_image(tmp_path / "converted.png", decoded)).to_dict()
+    assert converted["low_confidence_reason"] == "faces_too_small"
+    assert converted["predicted_manipulation"] is None
+    assert any("block grid of an earlier JPEG" in w for w in converted["warnings"])
+    lossless = analyzer.analyze(write_image(tmp_path / "photo.png", astronaut)).to_dict()
+    assert not lossless["low_confidence"] and lossless["predicted_manipulation"] is False
+    assert not any("JPEG" in w for w in lossless["warnings"])
+
+
 def test_image_with_three_faces_scores_three_people(
     analyzer: Analyzer, astronaut: np.ndarray, tmp_path: Path
 ) -> None:
