@@ -68,13 +68,22 @@ def test_pair_reframing_and_degradation_are_shared() -> None:
     assert seen_changed == 20  # reframing always zooms or shifts a little
 
 
+def face_and_blend(
+    size: tuple[int, int], levels: tuple[int, int] = (0, 256)
+) -> tuple[np.ndarray, np.ndarray]:
+    """A random "face" and its "blend": the pair differs in the middle, as a face and its
+    self-blended fake do."""
+    height, width = size
+    face = np.random.default_rng(0).integers(*levels, (height, width, 3), dtype=np.uint8)
+    blend = face.copy()
+    blend[height // 4 : 3 * height // 4, width // 4 : 3 * width // 4] //= 2
+    return face, blend
+
+
 def test_occlusion_is_one_rectangle_of_one_colour_the_same_in_every_image() -> None:
     from deepshield.training.data import OCCLUDER_SIDE, occlude
 
-    rng = np.random.default_rng(0)
-    face = rng.integers(0, 256, (100, 120, 3), dtype=np.uint8)
-    blend = face.copy()
-    blend[30:70, 40:80] //= 2  # the pair differs, as a face and its blend do
+    face, blend = face_and_blend((100, 120))
     unchanged_face, unchanged_blend = face.copy(), blend.copy()
     for seed in range(20):
         occluded = occlude([face, blend], np.random.default_rng(seed))
@@ -123,10 +132,7 @@ def test_occlusion_share_is_the_one_asked_for(monkeypatch: pytest.MonkeyPatch) -
 def test_strong_colour_change_is_one_affine_change_per_channel_shared_by_every_image() -> None:
     from deepshield.training.data import RGB_SHIFT, STRONG_CONTRAST, shift_colours
 
-    rng = np.random.default_rng(0)
-    face = rng.integers(40, 216, (32, 32, 3), dtype=np.uint8)
-    blend = face.copy()
-    blend[8:24, 8:24] //= 2  # the pair differs, as a face and its blend do
+    face, blend = face_and_blend((32, 32), levels=(40, 216))
     unchanged_face, unchanged_blend = face.copy(), blend.copy()
     for seed in range(10):
         shifted = shift_colours([face, blend], np.random.default_rng(seed), 1.0)
