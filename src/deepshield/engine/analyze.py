@@ -151,8 +151,9 @@ class Analyzer:
             image = load_image(path)
             media.update(width=image.shape[1], height=image.shape[0])
             # a lossless file may hold pixels that were JPEG once: judged as compressed then
-            once_compressed = is_lossless_image(path) and has_jpeg_traces(image)
-            lossless = is_lossless_image(path) and not once_compressed
+            lossless = is_lossless_image(path)
+            once_compressed = lossless and has_jpeg_traces(image)
+            lossless = lossless and not once_compressed
             frames: Generator[Frame] = (frame for frame in [Frame(0, 0.0, image)])
             expected = 1
         else:
