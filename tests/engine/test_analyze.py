@@ -139,7 +139,7 @@ def test_small_faces_are_scored_but_not_judged(
     assert small_person["predicted_manipulation"] is None
     assert both["final_score"] < small_person["score"]
     assert any(f"under {MIN_JUDGED_FACE_PX_LOSSLESS} px" in w for w in both["warnings"])
-    # the same 95 px face that is judged in a PNG is too small in a JPEG: compressed, real
+    # the same 84 px face that is judged in a PNG is too small in a JPEG: compressed, real
     # faces that small mostly read as manipulated
     as_jpeg = analyzer.analyze(write_image(tmp_path / "photo.jpg", astronaut, quality=92))
     assert as_jpeg.low_confidence_reason == "faces_too_small"
@@ -148,7 +148,7 @@ def test_small_faces_are_scored_but_not_judged(
 def test_a_png_once_jpeg_is_judged_as_compressed_media(
     analyzer: Analyzer, astronaut: np.ndarray, tmp_path: Path
 ) -> None:
-    # the 95 px face judged in the PNG of the photo (above) is too small once the same PNG
+    # the 84 px face judged in the PNG of the photo (above) is too small once the same PNG
     # holds pixels decoded from a JPEG: a conversion keeps JPEG's blocks
     ok, encoded = cv2.imencode(".jpg", astronaut[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 70])
     decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR)[..., ::-1]
