@@ -168,8 +168,8 @@ def test_extra_augmentation_and_focal_loss_change_the_run_and_are_named_in_the_m
     config = replace(config_for(tiny_faces, tmp_path / "run"), **extra)
     assert config.extra_augmentation() == ExtraAugmentation(occlusion=1.0, colour_shift=0.3)
     assert train(config) == config.out_dir / "best.pt"
-    occluded, plain = read_history(config.out_dir)[0], read_history(trained.out_dir)[0]
-    assert abs(occluded["train_loss"] - plain["train_loss"]) > 1e-4
+    changed, plain = read_history(config.out_dir)[0], read_history(trained.out_dir)[0]
+    assert abs(changed["train_loss"] - plain["train_loss"]) > 1e-4
     onnx_path = export_run(config, config.out_dir / "best.pt")
     card = json.loads(onnx_path.with_suffix(".json").read_text())
     assert (
