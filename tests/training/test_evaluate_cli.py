@@ -102,7 +102,7 @@ def test_low_confidence_files_are_left_out_of_the_confident_metrics(
     real.mkdir(), fake.mkdir()
     face = create_detector("centerface").detect(astronaut)[0]
     blended = self_blend(astronaut, face.landmarks, np.random.default_rng(0)).fake
-    # a 92 px face: judged in a lossless PNG, too small to judge in a JPEG
+    # an 84 px face: judged in a lossless PNG, too small to judge in a JPEG
     write_image(real / "lossless.png", astronaut)
     write_image(real / "compressed.jpg", astronaut, quality=90)
     write_image(fake / "lossless.png", blended)
