@@ -151,9 +151,9 @@ class Analyzer:
             image = load_image(path)
             media.update(width=image.shape[1], height=image.shape[0])
             # a lossless file may hold pixels that were JPEG once: judged as compressed then
-            lossless = is_lossless_image(path)
-            once_compressed = lossless and has_jpeg_traces(image)
-            lossless = lossless and not once_compressed
+            lossless_file = is_lossless_image(path)
+            once_compressed = lossless_file and has_jpeg_traces(image)
+            lossless = lossless_file and not once_compressed
             frames: Generator[Frame] = (frame for frame in [Frame(0, 0.0, image)])
             expected = 1
         else:
