@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="DeepShield deepfake screening.")
 
 DEFAULT_DATA = Path("../shared/data/faces")
+NETWORK_STRIDE = 32  # EfficientNet halves the resolution five times: crop sides are multiples
 
 
 def _require_extra(extra: str, *modules: str) -> None:
@@ -160,6 +161,15 @@ def train(
             help="focal loss: weight each sample's cross-entropy by (1 - p_true)^G; 0: off",
         ),
     ] = 0.0,
+    input_size: Annotated[
+        int,
+        typer.Option(
+            min=96,
+            max=512,
+            help="side of the square face crops the model is trained and served at, a "
+            "multiple of 32 (the network's stride); costs grow with its square",
+        ),
+    ] = 224,
     optimizer: Annotated[
         Optimiser, typer.Option(help="AdamW, or SGD with Nesterov momentum")
     ] = "adamw",
@@ -189,6 +199,7 @@ def train(
         occlusion=occlusion,
         colour_shift=colour_shift,
         focal_gamma=focal_gamma,
+        input_size=input_size,
         optimizer=optimizer,
         lr=DEFAULT_LR[optimizer] if lr is None else lr,
     )
@@ -198,6 +209,9 @@ def train(
             raise typer.Exit(2)
     if lr is not None and not lr > 0:  # click's FloatRange(min_open=True) is not in typer
         typer.echo("error: --lr must be above 0", err=True)
+        raise typer.Exit(2)
+    if input_size % NETWORK_STRIDE:
+        typer.echo(f"error: --input-size must be a multiple of {NETWORK_STRIDE}", err=True)
         raise typer.Exit(2)
     if sam_last and not sam_rho:
         typer.echo("error: --sam-last needs a --sam-rho above 0", err=True)

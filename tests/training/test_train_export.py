@@ -220,6 +220,10 @@ def test_model_card_command_names_every_option_the_run_used() -> None:
     assert train_command(focal) == (
         "deepshield train --epochs 16 --seed 1234 --focal-gamma 2.0 --ship"
     )
+    larger = TrainConfig(*paths, input_size=256)
+    assert train_command(larger) == (
+        "deepshield train --epochs 16 --seed 1234 --input-size 256 --ship"
+    )
     sgd = TrainConfig(*paths, optimizer="sgd", lr=0.01)
     assert train_command(sgd) == "deepshield train --epochs 16 --seed 1234 --optimizer sgd --ship"
     faster = TrainConfig(*paths, optimizer="sgd", lr=0.02)
@@ -316,6 +320,32 @@ def test_export_matches_torch_and_serves(trained: TrainConfig, astronaut: np.nda
     assert served.cams.shape == (1, 7, 7)
 
 
+def test_run_at_another_input_size_exports_and_is_served_at_that_size(
+    tiny_faces: tuple[Path, Path], tmp_path: Path, astronaut: np.ndarray
+) -> None:
+    """A model trained on 160 px crops records that size in its card; the scanner then crops
+    faces at 160 px for it and draws its heatmaps from a 5 x 5 map onto 160 px crops."""
+    from deepshield.config import Settings
+    from deepshield.engine.analyze import Analyzer
+
+    config = replace(config_for(tiny_faces, tmp_path / "run"), epochs=1, input_size=160)
+    assert train(config) == config.out_dir / "best.pt"
+    assert np.load(next((config.out_dir / "cache").glob("*.npz")))["crops"].shape[1:3] == (160, 160)
+    onnx_path = export_run(config, config.out_dir / "best.pt")
+    assert max_parity_error(load_checkpoint(config.out_dir / "best.pt"), onnx_path, 160) <= 1e-4
+    card = json.loads(onnx_path.with_suffix(".json").read_text())
+    assert card["input"]["size"] == 160
+    assert card["training"]["command"].endswith("--input-size 160 --ship")
+    classifier = FaceClassifier(onnx_path)
+    crop = crop_face(astronaut, create_detector("centerface").detect(astronaut)[0], size=160)
+    assert classifier.predict(crop.pixels[None]).cams.shape == (1, 5, 5)
+    photo = tmp_path / "astronaut.png"
+    write_image(photo, astronaut)
+    result = Analyzer(Settings(), classifier=classifier).analyze(photo, artifacts_dir=tmp_path)
+    overlays = [face["heatmap_overlay_url"] for face in result.top_k_suspicious]
+    assert overlays and cv2.imread(str(tmp_path / overlays[0])).shape[:2] == (160, 160)
+
+
 def test_constraints_pin_what_the_shipped_model_was_trained_with() -> None:
     constraints = Path(__file__).parents[2] / "constraints" / "train.txt"
     pins = dict(
@@ -344,17 +374,20 @@ def test_train_command_passes_layout_label_smoothing_and_extra_augmentation_to_t
     args = ["train", "--real-dir", real, "--fake-dir", fake, "--out", str(out), "--epochs", "2"]
     options = ["--stop-after", "1", "--channels-last", "--label-smoothing", "0.1"]
     extra = ["--occlusion", "0.5", "--colour-shift", "0.3", "--focal-gamma", "2"]
+    extra += ["--input-size", "160"]
     result = CliRunner().invoke(app, [*args, *options, *extra])
     assert result.exit_code == 0, result.output
     stored = torch.load(out / "last.pt", weights_only=False)["config"]
     assert stored["channels_last"] is True and stored["label_smoothing"] == 0.1
     assert stored["occlusion"] == 0.5 and stored["colour_shift"] == 0.3
-    assert stored["focal_gamma"] == 2.0
+    assert stored["focal_gamma"] == 2.0 and stored["input_size"] == 160
     refusals = (
         ("--label-smoothing", "0.9"),
         ("--occlusion", "1.5"),
         ("--colour-shift", "-0.1"),
         ("--focal-gamma", "6"),
+        ("--input-size", "1024"),
+        ("--input-size", "250"),  # not a multiple of the network's stride, 32
     )
     for option, bad in refusals:
         refused = CliRunner().invoke(app, [*args, option, bad])

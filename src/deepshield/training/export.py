@@ -35,6 +35,7 @@ from deepshield.training.metrics import compute_metrics
 from deepshield.training.model import CLASS_NAMES, NUM_CLASSES, EfficientNetLite0
 from deepshield.training.optimisers import DEFAULT_LR, OPTIMISER_NAMES
 from deepshield.training.train import (
+    DEFAULT_INPUT_SIZE,
     TEST_SBI_SEED_OFFSET,
     TrainConfig,
     build_eval_set,
@@ -180,6 +181,7 @@ def train_command(config: TrainConfig) -> str:
         ("--occlusion", config.occlusion),
         ("--colour-shift", config.colour_shift),
         ("--focal-gamma", config.focal_gamma),
+        ("--input-size", config.input_size if config.input_size != DEFAULT_INPUT_SIZE else 0),
     ):
         if value:
             options.append(f"{flag} {value}")
