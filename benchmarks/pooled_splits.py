@@ -55,20 +55,29 @@ def pooled_figures(classifier: FaceClassifier, sets: list[EvalSet]) -> dict[str,
     return figures
 
 
+def pooled_sets(data: Path, seed: int, input_size: int) -> list[EvalSet]:
+    """The validation and test sets, with their blends, of faces cropped at ``input_size``."""
+    config = split_config(data, seed, input_size=input_size)
+    sets = []
+    for part, (offset, draws) in SPLITS.items():
+        reals, fakes = load_part(config, part)
+        sets.append(build_eval_set(reals, fakes, config.seed + offset, draws))
+    return sets
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--seed", type=int, default=1234, help="the training run's split seed")
     parser.add_argument("--model", type=Path, nargs="+", default=[None], help="ONNX models")
     args = parser.parse_args()
-    config = split_config(args.data, args.seed)
-    sets = []
-    for part, (offset, draws) in SPLITS.items():
-        reals, fakes = load_part(config, part)
-        sets.append(build_eval_set(reals, fakes, config.seed + offset, draws))
+    sets_by_size: dict[int, list[EvalSet]] = {}  # models may be trained at other crop sizes
     for model in args.model:
         classifier = FaceClassifier(model)
-        figures = pooled_figures(classifier, sets)
+        size = classifier.input_size
+        if size not in sets_by_size:
+            sets_by_size[size] = pooled_sets(args.data, args.seed, size)
+        figures = pooled_figures(classifier, sets_by_size[size])
         report = {"model_version": classifier.card.model_version}
         print(json.dumps(report | {k: round(v, 4) for k, v in figures.items()}))
 

@@ -76,8 +76,8 @@ def main() -> None:
     parser.add_argument("--model", type=Path, help="an ONNX model with its card beside it")
     parser.add_argument("--split", choices=sorted(BLEND_SEED_OFFSETS), default="test")
     args = parser.parse_args()
-    config = split_config(args.data, args.seed)
     classifier = FaceClassifier(args.model)
+    config = split_config(args.data, args.seed, input_size=classifier.input_size)
     reals, fakes = load_part(config, args.split)
     blend_seed = config.seed + BLEND_SEED_OFFSETS[args.split]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
@@ -13,9 +14,11 @@ from deepshield.engine.classifier import FaceClassifier
 from deepshield.engine.faces import create_detector, crop_face
 from deepshield.training.face_crops import FaceSet
 from deepshield.training.train import build_eval_set
+from tests.fixtures.media_factory import write_image
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
-from pooled_splits import pooled_figures  # noqa: E402
+import shared_data  # noqa: E402
+from pooled_splits import pooled_figures, pooled_sets  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -48,3 +51,19 @@ def test_pooled_figures_count_every_face_once(faces: FaceSet) -> None:
     for name in ("auc", "self_blended_auc", "stylegan2_auc"):
         assert doubled[name] == pytest.approx(alone[name])
     assert doubled["n_real"] == 2 * alone["n_real"]
+
+
+def test_sets_are_cropped_at_the_size_each_model_was_trained_at(
+    tmp_path: Path, astronaut: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model trained with `--input-size 256` once met 224 px crops here and ONNX Runtime
+    refused them; the sets now follow the size asked for."""
+    monkeypatch.setattr(shared_data, "CROP_CACHE_RUN", tmp_path / "run")
+    for folder, count in (("real-ffhq", 14), ("fake-stylegan2", 7)):
+        (tmp_path / folder).mkdir()
+        for i in range(count):
+            view = cv2.resize(astronaut[i * 4 : i * 4 + 440, i * 4 : i * 4 + 440], (320, 320))
+            write_image(tmp_path / folder / f"{i}.jpg", view, quality=92)
+    for size in (160, 256):
+        sets = pooled_sets(tmp_path, 1234, size)
+        assert [s.images.shape[1:] for s in sets] == [(3, size, size)] * 2
