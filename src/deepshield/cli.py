@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="DeepShield deepfake screening.")
 
 DEFAULT_DATA = Path("../shared/data/faces")
-NETWORK_STRIDE = 32  # EfficientNet halves the resolution five times: crop sides are multiples
+NETWORK_STRIDE = 32  # EfficientNet halves the resolution five times: crops are multiples of it
 
 
 def _require_extra(extra: str, *modules: str) -> None:
