@@ -126,7 +126,7 @@ def train(
         bool,
         typer.Option(
             "--channels-last",
-            help="NHWC memory layout: about twice as fast on a CPU, rounds "
+            help="NHWC memory layout: about 1.5x as fast on a CPU, rounds "
             "differently, so it trains another model than the NCHW default",
         ),
     ] = False,

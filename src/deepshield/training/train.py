@@ -68,7 +68,7 @@ class TrainConfig:
     drop_path: float = 0.0  # stochastic depth, rising over the blocks (EfficientNet uses 0.2)
     sam_rho: float = 0.0  # sharpness-aware minimisation radius (training/sam.py); 0: plain steps
     sam_last: int = 0  # with sam_rho: sharpness-aware steps in the last N epochs only; 0: in all
-    channels_last: bool = False  # NHWC layout: about twice as fast on a CPU, rounds differently
+    channels_last: bool = False  # NHWC layout: about 1.5x as fast on a CPU, rounds differently
     # share of each target spread evenly over the classes (Szegedy et al. 2016); 0: hard labels
     label_smoothing: float = 0.0
     # focal loss (Lin et al. 2017): each sample's cross-entropy weighted by (1 - p_true)^gamma,
