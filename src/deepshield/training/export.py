@@ -17,6 +17,7 @@ import hashlib
 import json
 import shutil
 import warnings
+from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,7 +36,6 @@ from deepshield.training.metrics import compute_metrics
 from deepshield.training.model import CLASS_NAMES, NUM_CLASSES, EfficientNetLite0
 from deepshield.training.optimisers import DEFAULT_LR, OPTIMISER_NAMES
 from deepshield.training.train import (
-    DEFAULT_INPUT_SIZE,
     TEST_SBI_SEED_OFFSET,
     TrainConfig,
     build_eval_set,
@@ -173,18 +173,20 @@ def train_command(config: TrainConfig) -> str:
         options.append(f"--optimizer {config.optimizer}")
     if config.lr != DEFAULT_LR[config.optimizer]:
         options.append(f"--lr {config.lr}")
-    for flag, value in (
-        ("--average-last", config.average_last),
-        ("--sam-rho", config.sam_rho),
-        ("--sam-last", config.sam_last),
-        ("--label-smoothing", config.label_smoothing),
-        ("--occlusion", config.occlusion),
-        ("--colour-shift", config.colour_shift),
-        ("--focal-gamma", config.focal_gamma),
-        ("--input-size", config.input_size if config.input_size != DEFAULT_INPUT_SIZE else 0),
+    defaults = {field.name: field.default for field in fields(TrainConfig)}
+    for name in (
+        "average_last",
+        "sam_rho",
+        "sam_last",
+        "label_smoothing",
+        "occlusion",
+        "colour_shift",
+        "focal_gamma",
+        "input_size",
     ):
-        if value:
-            options.append(f"{flag} {value}")
+        value = getattr(config, name)
+        if value != defaults[name]:
+            options.append(f"--{name.replace('_', '-')} {value}")
     if config.channels_last:
         options.append("--channels-last")
     return " ".join(["deepshield train", *options, "--ship"])

@@ -44,7 +44,6 @@ from deepshield.training.sbi import self_blend
 
 VAL_SBI_SEED_OFFSET = 10_000
 TEST_SBI_SEED_OFFSET = 20_000
-DEFAULT_INPUT_SIZE = 224
 
 
 @dataclass
@@ -57,7 +56,7 @@ class TrainConfig:
     lr: float = DEFAULT_LR["adamw"]  # with optimizer "sgd", pass DEFAULT_LR["sgd"] or your own
     weight_decay: float = 1e-4
     seed: int = 1234
-    input_size: int = DEFAULT_INPUT_SIZE  # crop side in px, a multiple of 32
+    input_size: int = 224  # crop side in px, a multiple of 32
     fake_repeat: int = 4  # StyleGAN2 faces are 1/3 as many as reals: show each 4 times an epoch
     threads: int = 0
     cache_dir: Path | None = None
