@@ -153,6 +153,13 @@ def train(
             "change, in each training sample; 0: off",
         ),
     ] = 0.0,
+    blend_fakes: Annotated[
+        bool,
+        typer.Option(
+            "--blend-fakes",
+            help="self-blend each StyleGAN2 face too, once an epoch, as a self-blended fake",
+        ),
+    ] = False,
     focal_gamma: Annotated[
         float,
         typer.Option(
@@ -199,6 +206,7 @@ def train(
         occlusion=occlusion,
         colour_shift=colour_shift,
         focal_gamma=focal_gamma,
+        blend_fakes=blend_fakes,
         input_size=input_size,
         optimizer=optimizer,
         lr=DEFAULT_LR[optimizer] if lr is None else lr,

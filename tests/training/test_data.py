@@ -218,6 +218,37 @@ def test_training_samples_carry_the_three_classes(astronaut: np.ndarray) -> None
         assert label == LABEL_SYNTHETIC and synthetic.shape == crop.pixels.shape
 
 
+def test_blending_the_fakes_pairs_each_fake_once_an_epoch_without_showing_it_more() -> None:
+    from deepshield.training.data import Entry, training_entries
+
+    plain = training_entries(3, 2, fake_repeat=4)
+    assert plain == training_entries(3, 2, fake_repeat=4, blend_fakes=False)
+    blended = training_entries(3, 2, fake_repeat=4, blend_fakes=True)
+    assert blended[:3] == plain[:3] == [Entry("pair", i) for i in range(3)]
+    for index in range(2):
+        assert blended.count(Entry("fake", index)) == 3
+        assert blended.count(Entry("fake-pair", index)) == 1  # shown a 4th time, beside its blend
+    assert len(blended) == len(plain)
+
+
+def test_a_fake_pair_is_the_fake_and_its_own_self_blend(astronaut: np.ndarray) -> None:
+    from deepshield.engine.faces import create_detector, crop_face
+    from deepshield.training.data import LABEL_SELF_BLENDED, LABEL_SYNTHETIC, Entry, make_samples
+    from deepshield.training.sbi import self_blend
+
+    crop = crop_face(astronaut, create_detector("centerface").detect(astronaut)[0], size=224)
+    fakes = FaceSet([Path("a.png")], crop.pixels[None], crop.landmarks[None])
+    no_reals = FaceSet([], np.zeros((0, 224, 224, 3), np.uint8), np.zeros((0, 5, 2), np.float32))
+    for seed in range(4):
+        (face, face_label), (blend, blend_label) = make_samples(
+            Entry("fake-pair", 0), no_reals, fakes, np.random.default_rng(seed), augment=False
+        )
+        assert (face_label, blend_label) == (LABEL_SYNTHETIC, LABEL_SELF_BLENDED)
+        assert np.array_equal(face, crop.pixels)  # the fake itself, not a real face
+        expected = self_blend(crop.pixels, crop.landmarks, np.random.default_rng(seed)).fake
+        assert np.array_equal(blend, expected)  # the self-blend of that very face
+
+
 def test_eval_set_with_several_blend_draws_counts_each_face_once(astronaut: np.ndarray) -> None:
     from deepshield.engine.faces import create_detector, crop_face
     from deepshield.training.train import build_eval_set

@@ -164,7 +164,7 @@ def test_label_smoothing_trains_towards_softer_targets(
 def test_extra_augmentation_and_focal_loss_change_the_run_and_are_named_in_the_model_card(
     trained: TrainConfig, tiny_faces: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    extra = {"occlusion": 1.0, "colour_shift": 0.3, "focal_gamma": 2.0}
+    extra = {"occlusion": 1.0, "colour_shift": 0.3, "focal_gamma": 2.0, "blend_fakes": True}
     config = replace(config_for(tiny_faces, tmp_path / "run"), **extra)
     assert config.extra_augmentation() == ExtraAugmentation(occlusion=1.0, colour_shift=0.3)
     assert train(config) == config.out_dir / "best.pt"
@@ -174,10 +174,11 @@ def test_extra_augmentation_and_focal_loss_change_the_run_and_are_named_in_the_m
     card = json.loads(onnx_path.with_suffix(".json").read_text())
     assert (
         "retouching, flip, colour, JPEG, occlusion of 1.0 of the samples, strong RGB shift and "
-        "brightness-contrast each with probability 0.3;" in (card["training"]["recipe"])
+        "brightness-contrast each with probability 0.3; StyleGAN2 faces self-blended too, once "
+        "an epoch;" in (card["training"]["recipe"])
     )
     assert "cross-entropy, focal (gamma 2.0);" in card["training"]["recipe"]
-    command = "--occlusion 1.0 --colour-shift 0.3 --focal-gamma 2.0 --ship"
+    command = "--occlusion 1.0 --colour-shift 0.3 --focal-gamma 2.0 --blend-fakes --ship"
     assert command in card["training"]["command"]
 
 
@@ -219,6 +220,10 @@ def test_model_card_command_names_every_option_the_run_used() -> None:
     focal = TrainConfig(*paths, focal_gamma=2.0)
     assert train_command(focal) == (
         "deepshield train --epochs 16 --seed 1234 --focal-gamma 2.0 --ship"
+    )
+    blended = TrainConfig(*paths, blend_fakes=True, channels_last=True)
+    assert train_command(blended) == (
+        "deepshield train --epochs 16 --seed 1234 --blend-fakes --channels-last --ship"
     )
     larger = TrainConfig(*paths, input_size=256)
     assert train_command(larger) == (
@@ -374,13 +379,14 @@ def test_train_command_passes_layout_label_smoothing_and_extra_augmentation_to_t
     args = ["train", "--real-dir", real, "--fake-dir", fake, "--out", str(out), "--epochs", "2"]
     options = ["--stop-after", "1", "--channels-last", "--label-smoothing", "0.1"]
     extra = ["--occlusion", "0.5", "--colour-shift", "0.3", "--focal-gamma", "2"]
-    extra += ["--input-size", "160"]
+    extra += ["--input-size", "160", "--blend-fakes"]
     result = CliRunner().invoke(app, [*args, *options, *extra])
     assert result.exit_code == 0, result.output
     stored = torch.load(out / "last.pt", weights_only=False)["config"]
     assert stored["channels_last"] is True and stored["label_smoothing"] == 0.1
     assert stored["occlusion"] == 0.5 and stored["colour_shift"] == 0.3
     assert stored["focal_gamma"] == 2.0 and stored["input_size"] == 160
+    assert stored["blend_fakes"] is True
     refusals = (
         ("--label-smoothing", "0.9"),
         ("--occlusion", "1.5"),

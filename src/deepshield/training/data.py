@@ -210,14 +210,22 @@ LABEL_SELF_BLENDED, LABEL_SYNTHETIC = 1, 2
 
 @dataclass(frozen=True)
 class Entry:
-    kind: str  # "pair": a real face and its self-blended fake; "fake": a given fake face
+    # "pair": a real face and its self-blended fake; "fake": a given fake face;
+    # "fake-pair": a given fake face and its self-blended fake
+    kind: str
     index: int
 
 
-def training_entries(n_real: int, n_fake: int, fake_repeat: int) -> list[Entry]:
-    return [Entry("pair", i) for i in range(n_real)] + [
-        Entry("fake", i) for i in range(n_fake) for _ in range(fake_repeat)
-    ]
+def training_entries(
+    n_real: int, n_fake: int, fake_repeat: int, blend_fakes: bool = False
+) -> list[Entry]:
+    """An epoch's entries: each real face as a pair, each given fake ``fake_repeat`` times; with
+    ``blend_fakes`` one of those times as a pair with its self-blended fake, so that blending is
+    also learnt on the fakes' faces while each fake is shown as often as without."""
+    shown_alone = fake_repeat - 1 if blend_fakes else fake_repeat
+    fakes = [Entry("fake", i) for i in range(n_fake) for _ in range(shown_alone)]
+    blended = [Entry("fake-pair", i) for i in range(n_fake)] if blend_fakes else []
+    return [Entry("pair", i) for i in range(n_real)] + fakes + blended
 
 
 def make_samples(
@@ -233,11 +241,12 @@ def make_samples(
         if augment:
             image = augment_together([image], rng, extra)[0]
         return [(image, LABEL_SYNTHETIC)]
-    real = reals.crops[entry.index]
-    fake = self_blend(real, reals.landmarks[entry.index], rng).fake
+    faces, label = (reals, LABEL_REAL) if entry.kind == "pair" else (fakes, LABEL_SYNTHETIC)
+    face = faces.crops[entry.index]
+    blend = self_blend(face, faces.landmarks[entry.index], rng).fake
     if augment:
-        real, fake = augment_together([real, fake], rng, extra)
-    return [(real, LABEL_REAL), (fake, LABEL_SELF_BLENDED)]
+        face, blend = augment_together([face, blend], rng, extra)
+    return [(face, label), (blend, LABEL_SELF_BLENDED)]
 
 
 def iterate_batches(

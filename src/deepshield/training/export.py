@@ -183,12 +183,13 @@ def train_command(config: TrainConfig) -> str:
         "colour_shift",
         "focal_gamma",
         "input_size",
+        "blend_fakes",
+        "channels_last",
     ):
         value = getattr(config, name)
         if value != defaults[name]:
-            options.append(f"--{name.replace('_', '-')} {value}")
-    if config.channels_last:
-        options.append("--channels-last")
+            flag = f"--{name.replace('_', '-')}"
+            options.append(flag if isinstance(value, bool) else f"{flag} {value}")
     return " ".join(["deepshield train", *options, "--ship"])
 
 
@@ -239,6 +240,7 @@ def model_card(
                 if config.colour_shift
                 else ""
             )
+            + ("; StyleGAN2 faces self-blended too, once an epoch" if config.blend_fakes else "")
             + f"; {OPTIMISER_NAMES[config.optimizer]}, one-cycle LR "
             f"(peak {config.lr}), cross-entropy"
             + (f" with label smoothing {config.label_smoothing}" if config.label_smoothing else "")

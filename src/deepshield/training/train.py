@@ -75,6 +75,8 @@ class TrainConfig:
     focal_gamma: float = 0.0
     occlusion: float = 0.0  # share of training samples with one rectangle occluded (data.occlude)
     colour_shift: float = 0.0  # probability of each strong colour change (data.shift_colours)
+    # self-blend the StyleGAN2 faces too, once an epoch each, as self-blended fakes
+    blend_fakes: bool = False
     # weight decay is decoupled in AdamW (Loshchilov & Hutter 2019), added to the gradient in SGD
     optimizer: Optimiser = "adamw"
 
@@ -294,7 +296,9 @@ def train(config: TrainConfig, stop_after: int | None = None) -> Path | None:
     )
     load_imagenet_backbone(model)
     optimizer = make_optimizer(model, config)
-    entries = training_entries(len(train_real), len(train_fake), config.fake_repeat)
+    entries = training_entries(
+        len(train_real), len(train_fake), config.fake_repeat, config.blend_fakes
+    )
     steps_per_epoch = -(-len(entries) // config.batch_entries)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.1
