@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -208,11 +209,14 @@ LABEL_REAL, LABEL_FAKE = 0, 1  # binary labels of evaluation
 LABEL_SELF_BLENDED, LABEL_SYNTHETIC = 1, 2
 
 
+# "pair": a real face and its self-blended fake; "fake": a given fake face;
+# "fake-pair": a given fake face and its self-blended fake
+EntryKind = Literal["pair", "fake", "fake-pair"]
+
+
 @dataclass(frozen=True)
 class Entry:
-    # "pair": a real face and its self-blended fake; "fake": a given fake face;
-    # "fake-pair": a given fake face and its self-blended fake
-    kind: str
+    kind: EntryKind
     index: int
 
 
